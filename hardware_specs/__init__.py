@@ -1,0 +1,1 @@
+"""Accelerator data files: one ``<id>.toml`` per chip, read by :mod:`levers.specs`."""

@@ -1,0 +1,48 @@
+"""Lever 5: hardware, and consolidating both models on one pool.
+
+A different accelerator changes peak FLOPs, bandwidth, memory, price and
+power, and so the number of GPUs. Consolidation hosts the small and the big
+model on shared GPUs, so the fleet rounds up once instead of twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import specs
+from .explain import money
+
+ID = "hardware"
+
+
+def price(s, hw_id: str, override: float) -> float:
+    """``override`` when positive, else the accelerator's spec price [$/GPU-hour]."""
+    return override if override > 0 else specs.get(hw_id).usd_per_hour
+
+
+def apply(cfg, s):
+    """Move to ``hardware`` at its price, consolidating if asked."""
+    return replace(
+        cfg,
+        hardware=s.hardware,
+        usd_per_gpu_hour=price(s, s.hardware, s.usd_per_gpu_hour),
+        consolidate=s.consolidate,
+    )
+
+
+def explain(before, after, s) -> str:
+    """Peak, bandwidth and price ratios, and what consolidation saved."""
+    a, b = specs.get(before.config.hardware), specs.get(after.config.hardware)
+    fmt = after.fleets[0].perf.compute_format
+    peak0, peak1 = a.peak_TFLOPS(before.fleets[0].perf.compute_format), b.peak_TFLOPS(fmt)
+    parts = [
+        f"{a.id} → {b.id}: {peak1 / peak0:.1f}× the peak FLOPs, "
+        f"{b.hbm_bandwidth_TBps / a.hbm_bandwidth_TBps:.1f}× the bandwidth, "
+        f"{b.hbm_GB / a.hbm_GB:.1f}× the memory at {after.config.usd_per_gpu_hour / before.config.usd_per_gpu_hour:.1f}× "
+        f"the price (${before.config.usd_per_gpu_hour:.2f} → ${after.config.usd_per_gpu_hour:.2f}/GPU-hour)"
+    ]
+    if s.consolidate and len(after.fleets) > 1:
+        parts.append(f"one shared pool: {after.separate_gpus} → {after.gpus} GPUs")
+    parts.append(f"{before.gpus} → {after.gpus} GPUs, {money(before.cost_per_day)} → "
+                 f"{money(after.cost_per_day)}/day")
+    return "; ".join(parts)

@@ -1,0 +1,209 @@
+"""Parameter types that carry a unit, and text parsing that names the field.
+
+Every input of the calculator is declared once, as a ``param`` parameter with
+its bounds, default, doc and unit. The CLI (``--set key=value``), the share-URL
+query and the app's widgets all go through :func:`parse_value` and
+:func:`allowed`, so a bad value gets the same message everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import param
+from param.parameterized import Undefined
+
+from .errors import InputError
+
+
+class _UnitMixin:
+    """Adds a ``unit`` slot to a parameter type (shown next to the value)."""
+
+    __slots__ = ()
+
+    def _set_unit(self, unit):
+        self.unit = "" if unit is Undefined else unit
+
+
+class Quantity(_UnitMixin, param.Number):
+    """A real-valued input with a unit, e.g. ``[requests/day]``."""
+
+    __slots__ = ["unit"]
+    _slot_defaults = dict(param.Number._slot_defaults, unit="")
+
+    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
+        super().__init__(default=default, **kwargs)
+        self._set_unit(unit)
+
+
+class Count(_UnitMixin, param.Integer):
+    """An integer input with a unit, e.g. ``[tokens]``."""
+
+    __slots__ = ["unit"]
+    _slot_defaults = dict(param.Integer._slot_defaults, unit="")
+
+    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
+        super().__init__(default=default, **kwargs)
+        self._set_unit(unit)
+
+
+class Choice(_UnitMixin, param.Selector):
+    """One of a fixed set of named options."""
+
+    __slots__ = ["unit"]
+    _slot_defaults = dict(param.Selector._slot_defaults, unit="")
+
+    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
+        super().__init__(default=default, **kwargs)
+        self._set_unit(unit)
+
+
+class Flag(_UnitMixin, param.Boolean):
+    """An on/off input."""
+
+    __slots__ = ["unit"]
+    _slot_defaults = dict(param.Boolean._slot_defaults, unit="")
+
+    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
+        super().__init__(default=default, **kwargs)
+        self._set_unit(unit)
+
+
+class Choices(_UnitMixin, param.ListSelector):
+    """Any subset of a fixed set of named options (comma-separated as text)."""
+
+    __slots__ = ["unit"]
+    _slot_defaults = dict(param.ListSelector._slot_defaults, unit="")
+
+    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
+        super().__init__(default=default, **kwargs)
+        self._set_unit(unit)
+
+
+def _fmt_num(x: float) -> str:
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:g}"
+
+
+def allowed(p: param.Parameter) -> str:
+    """Describe the values a parameter accepts, for error messages and docs.
+
+    Parameters
+    ----------
+    p
+        A parameter declared with one of this module's types.
+
+    Returns
+    -------
+    str
+        For example ``"a number from 0 to 1 [share]"`` or
+        ``"one of: static, continuous"``.
+    """
+    unit = f" [{p.unit}]" if getattr(p, "unit", "") else ""
+    if isinstance(p, Ref):
+        return "one of: " + ", ".join(p.catalog())
+    if isinstance(p, param.ListSelector):
+        return "a comma-separated subset of: " + ", ".join(map(str, p.objects))
+    if isinstance(p, param.Selector):
+        return "one of: " + ", ".join(map(str, p.objects))
+    if isinstance(p, param.Boolean):
+        return "true or false"
+    kind = "a whole number" if isinstance(p, param.Integer) else "a number"
+    lo, hi = p.bounds if p.bounds else (None, None)
+    if lo is not None and hi is not None:
+        return f"{kind} from {_fmt_num(lo)} to {_fmt_num(hi)}{unit}"
+    if lo is not None:
+        return f"{kind} of at least {_fmt_num(lo)}{unit}"
+    return f"{kind}{unit}"
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_value(p: param.Parameter, name: str, value):
+    """Turn text (or a Python value) into a valid value for ``p``.
+
+    Parameters
+    ----------
+    p
+        The parameter's declaration.
+    name
+        The key as the user typed it, used in the message.
+    value
+        A string from the CLI or a URL, or an already-typed Python value.
+
+    Returns
+    -------
+    object
+        The value, converted to the parameter's type and checked against its
+        bounds or options.
+
+    Raises
+    ------
+    InputError
+        When the value cannot be converted or lies outside what is allowed;
+        the message names ``name`` and the allowed range.
+    """
+    bad = InputError(name, f"got {str(value)[:60]!r}; allowed: {allowed(p)}")
+    if isinstance(p, Ref):
+        v = value.strip() if isinstance(value, str) else value
+        if v not in p.catalog():
+            raise bad
+        return v
+    if isinstance(p, param.ListSelector):
+        items = value.split(",") if isinstance(value, str) else list(value or [])
+        items = [str(i).strip() for i in items if str(i).strip()]
+        if any(i not in p.objects for i in items):
+            raise bad
+        return [o for o in p.objects if o in items]  # canonical order, no repeats
+    if isinstance(p, param.Selector):
+        v = value.strip() if isinstance(value, str) else value
+        if v not in p.objects:
+            raise bad
+        return v
+    if isinstance(p, param.Boolean):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise bad
+    # Numbers
+    if isinstance(value, bool):
+        raise bad
+    try:
+        x = float(value.strip().replace("_", "").replace(",", "")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if not math.isfinite(x):
+        raise bad
+    if isinstance(p, param.Integer):
+        if not x.is_integer():
+            raise bad
+        x = int(x)
+    if p.bounds:
+        lo, hi = p.bounds
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            raise bad
+    return x
+
+
+class Ref(_UnitMixin, param.String):
+    """An id from a data catalog (accelerators or models), checked lazily.
+
+    The catalog is read on first use, never at import time, so declaring a
+    scenario costs nothing. ``catalog`` is a zero-argument callable returning
+    the allowed ids.
+    """
+
+    __slots__ = ["unit", "catalog"]
+    _slot_defaults = dict(param.String._slot_defaults, unit="", catalog=None)
+
+    def __init__(self, default=Undefined, *, catalog=Undefined, unit=Undefined, **kwargs):
+        super().__init__(default=default, **kwargs)
+        self._set_unit(unit)
+        self.catalog = None if catalog is Undefined else catalog

@@ -1,0 +1,38 @@
+"""Lever 4: quantization of weights and KV cache.
+
+Fewer bytes per weight shrink what every decode step streams and free memory
+for KV cache; fewer bytes per KV element double the tokens that fit. Where the
+accelerator has the format natively (FP8 on Hopper, FP4 on Blackwell and
+MI355X), matmuls also run at its higher peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .explain import money
+from .perf import BYTES_PER_PARAM
+
+ID = "quantization"
+
+
+def apply(cfg, s):
+    """Store weights and KV cache at the scenario's precisions."""
+    return replace(cfg, weights=s.weights, kv_cache=s.kv_cache)
+
+
+def explain(before, after, s) -> str:
+    """Weight GB, KV bytes per token and batch, before and after."""
+    if s.weights == "bf16" and s.kv_cache == "bf16":
+        return "weights and KV stay BF16: no change"
+    b0, b1 = before.fleets[0].perf, after.fleets[0].perf
+    name = before.fleets[0].model
+    ratio = BYTES_PER_PARAM["bf16"] / BYTES_PER_PARAM[s.weights]
+    return (
+        f"{name}: {s.weights.upper()} weights ({b0.weight_GB:.0f} → {b1.weight_GB:.0f} GB, "
+        f"{ratio:.1f}× fewer bytes per decode step), {s.kv_cache.upper()} KV "
+        f"({b0.kv_bytes_per_token / 1024:.0f} → {b1.kv_bytes_per_token / 1024:.0f} KiB/token), "
+        f"matmuls in {b1.compute_format.upper()}; batch {b0.batch} → {b1.batch}; "
+        f"{before.gpus} → {after.gpus} GPUs, {money(before.cost_per_day)} → "
+        f"{money(after.cost_per_day)}/day"
+    )

@@ -1,0 +1,244 @@
+"""The scenario: every input of the calculator, declared once.
+
+Each input has a name, a unit, bounds, a default and a one-line doc, here and
+nowhere else. The Python API (``levers.load_preset(name, **overrides)``), the
+CLI (``--set key=value``), the share-URL query and the app's widgets all use
+these names and go through :func:`levers.params.parse_value`.
+"""
+
+from __future__ import annotations
+
+import param
+
+from . import models, specs
+from .errors import InputError
+from .params import Choice, Choices, Count, Flag, Quantity, Ref, parse_value
+
+#: The five levers, in the order they are pulled.
+LEVERS = ("prefix_caching", "batching", "routing", "quantization", "hardware")
+
+LEVER_TITLES = {
+    "prefix_caching": "Prefix caching",
+    "batching": "Continuous batching",
+    "routing": "Model routing",
+    "quantization": "Quantization",
+    "hardware": "Hardware",
+}
+
+WEIGHT_FORMATS = ("bf16", "fp8", "int4", "fp4")
+KV_FORMATS = ("bf16", "fp8")
+
+
+def _hardware_ids():
+    return specs.ids()
+
+
+def _model_ids():
+    return models.ids()
+
+
+class Scenario(param.Parameterized):
+    """A serving scenario: workload, models, the five levers and the costs.
+
+    Instances validate on assignment (bounds and options). Use
+    :meth:`from_mapping` to build one from text with clear messages.
+    """
+
+    # ---- mode -----------------------------------------------------------
+    mode = Choice(
+        "modeled", objects=["modeled", "illustrative"],
+        doc="modeled: multipliers derived from the workload; illustrative: each set by hand",
+    )
+    off = Choices(
+        [], objects=list(LEVERS),
+        doc="levers switched off (multiplier 1), e.g. routing,hardware",
+    )
+
+    # ---- workload -------------------------------------------------------
+    requests_per_day = Quantity(
+        1_000_000, bounds=(1, 1e10), step=1000, unit="requests/day",
+        doc="requests served per day",
+    )
+    system_prompt_tokens = Count(
+        3000, bounds=(0, 200_000), unit="tokens",
+        doc="shared system prompt at the start of every request",
+    )
+    user_tokens = Count(
+        500, bounds=(0, 200_000), unit="tokens",
+        doc="per-request part of the prompt (user turn, retrieved text)",
+    )
+    output_tokens = Count(
+        150, bounds=(1, 100_000), unit="tokens", doc="average reply length",
+    )
+    peak_to_average = Quantity(
+        2.0, bounds=(1, 20), step=0.1, unit="x",
+        doc="busiest hour's request rate over the daily average; the fleet is sized for the peak",
+    )
+    utilization = Quantity(
+        0.8, bounds=(0.05, 1), step=0.05, unit="share",
+        doc="share of modeled peak capacity used at the busiest hour (headroom for bursts)",
+    )
+
+    # ---- models ---------------------------------------------------------
+    big_model = Ref("llama-3.1-70b", catalog=_model_ids, doc="the large model (the fallback when routing)")
+    big_params_B = Quantity(
+        70, bounds=(0.1, 2000), step=1, unit="B params",
+        doc="size of the large model when big_model is custom",
+    )
+    small_model = Ref("qwen2.5-7b", catalog=_model_ids, doc="the small model that routing sends easy requests to")
+    small_params_B = Quantity(
+        7, bounds=(0.1, 2000), step=0.5, unit="B params",
+        doc="size of the small model when small_model is custom",
+    )
+
+    # ---- lever 1: prefix caching ----------------------------------------
+    cache_hit_rate = Quantity(
+        0.8, bounds=(0, 1), step=0.01, unit="share",
+        doc="share of prompt tokens served from the prefix cache",
+    )
+
+    # ---- lever 2: batching ----------------------------------------------
+    batching = Choice(
+        "continuous", objects=["static", "continuous"],
+        doc="static: whole batches run to the longest reply; continuous: per-step scheduling with chunked prefill",
+    )
+    static_longest_over_mean = Quantity(
+        2.0, bounds=(1, 10), step=0.1, unit="x",
+        doc="in a static batch, the longest reply over the mean reply; every slot waits for it",
+    )
+
+    # ---- lever 3: routing -----------------------------------------------
+    route_share = Quantity(
+        0.7, bounds=(0, 1), step=0.01, unit="share",
+        doc="share of requests answered by the small model",
+    )
+    route_policy = Choice(
+        "cascade", objects=["cascade", "split"],
+        doc="cascade: every request tries the small model first; split: a router sends each to one model",
+    )
+
+    # ---- lever 4: quantization ------------------------------------------
+    weights = Choice("fp8", objects=list(WEIGHT_FORMATS), doc="weight precision (fp4 needs FP4 hardware)")
+    kv_cache = Choice("fp8", objects=list(KV_FORMATS), doc="KV-cache precision")
+
+    # ---- lever 5: hardware ----------------------------------------------
+    baseline_hardware = Ref("h100", catalog=_hardware_ids, doc="accelerator of the baseline fleet")
+    hardware = Ref("b200", catalog=_hardware_ids, doc="accelerator after the hardware lever")
+    consolidate = Flag(
+        True, doc="host the small and big models on one shared pool of GPUs instead of two fleets",
+    )
+    baseline_usd_per_gpu_hour = Quantity(
+        0, bounds=(0, 1000), step=0.05, unit="$/GPU-hour",
+        doc="price of the baseline accelerator; 0 means its spec's on-demand price",
+    )
+    usd_per_gpu_hour = Quantity(
+        0, bounds=(0, 1000), step=0.05, unit="$/GPU-hour",
+        doc="price of the lever-5 accelerator; 0 means its spec's on-demand price",
+    )
+
+    # ---- serving engine -------------------------------------------------
+    mfu = Quantity(
+        0.45, bounds=(0.01, 1), step=0.01, unit="share",
+        doc="model FLOPs utilization reached by compute-bound work (prefill)",
+    )
+    mbu = Quantity(
+        0.7, bounds=(0.01, 1), step=0.01, unit="share",
+        doc="memory bandwidth utilization reached by decode steps",
+    )
+    memory_utilization = Quantity(
+        0.9, bounds=(0.1, 1), step=0.01, unit="share",
+        doc="share of accelerator memory the engine may use for weights and KV cache",
+    )
+    max_batch = Count(
+        256, bounds=(1, 8192), unit="sequences",
+        doc="most sequences a replica decodes at once (vLLM's max_num_seqs)",
+    )
+
+    # ---- SLO bands ------------------------------------------------------
+    ttft_slo_low_ms = Quantity(200, bounds=(1, 60_000), step=10, unit="ms", doc="TTFT band, lower edge")
+    ttft_slo_high_ms = Quantity(800, bounds=(1, 60_000), step=10, unit="ms", doc="TTFT band, upper edge")
+    tpot_slo_low_ms = Quantity(30, bounds=(1, 10_000), step=1, unit="ms", doc="TPOT band, lower edge")
+    tpot_slo_high_ms = Quantity(80, bounds=(1, 10_000), step=1, unit="ms", doc="TPOT band, upper edge")
+
+    # ---- illustrative mode ----------------------------------------------
+    baseline_cost_per_day = Quantity(
+        8400, bounds=(1, 1e9), step=100, unit="$/day",
+        doc="illustrative mode: the baseline bill",
+    )
+    mult_prefix_caching = Quantity(2.4, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 1")
+    mult_batching = Quantity(1.5, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 2")
+    mult_routing = Quantity(2.8, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 3")
+    mult_quantization = Quantity(1.6, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 4")
+    mult_hardware = Quantity(1.5, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 5")
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The input names, in declaration order."""
+        return [k for k in cls.param if k != "name"]
+
+    @classmethod
+    def from_mapping(cls, values: dict, *, base: Scenario | None = None) -> Scenario:
+        """Build a scenario from ``{key: value}``, text or typed.
+
+        Raises
+        ------
+        InputError
+            For an unknown key (listing the known ones) or a value outside
+            what the key allows (naming the key and the allowed range).
+        """
+        parsed = parse_mapping(values)
+        out = cls(**(base.values() if base is not None else {}))
+        out.param.update(**parsed)
+        check_consistency(out)
+        return out
+
+    def values(self) -> dict:
+        """All inputs as a plain ``{key: value}`` dict."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.param.values().items()
+                if k != "name"}
+
+    def changed(self, base: Scenario | None = None) -> dict:
+        """Inputs that differ from ``base`` (the defaults when None)."""
+        ref = (base or Scenario()).values()
+        return {k: v for k, v in self.values().items() if ref[k] != v}
+
+
+def parse_mapping(values: dict) -> dict:
+    """Validate ``{key: text}`` pairs against the declarations.
+
+    Raises
+    ------
+    InputError
+        Naming the first bad key.
+    """
+    known = Scenario.keys()
+    out = {}
+    for key, raw in values.items():
+        if key not in known:
+            raise InputError(key, "unknown key; known keys: " + ", ".join(known))
+        out[key] = parse_value(Scenario.param[key], key, raw)
+    return out
+
+
+def check_consistency(s: Scenario) -> None:
+    """Checks that involve more than one input.
+
+    Raises
+    ------
+    InputError
+        When ``weights=fp4`` is asked of an accelerator with no FP4 support,
+        or an SLO band's lower edge lies above its upper edge.
+    """
+    if s.weights == "fp4" and "quantization" not in s.off:
+        hw = specs.get(s.hardware)
+        if not hw.supports("fp4"):
+            fp4 = [a.id for a in specs.load_all().values() if a.supports("fp4")]
+            raise InputError(
+                "weights",
+                f"fp4 needs FP4 support on the lever-5 hardware; {s.hardware} has none "
+                f"(FP4 hardware: {', '.join(fp4)}); allowed here: bf16, fp8, int4",
+            )
+    for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
+        if getattr(s, lo) > getattr(s, hi):
+            raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")

@@ -1,0 +1,456 @@
+"""Accelerator specifications, read from the ``hardware_specs`` data package.
+
+Each accelerator lives in one human-readable TOML file,
+``hardware_specs/<id>.toml``, with five tables (``compute``, ``memory``,
+``power``, ``interconnect``, ``price``) that each carry their own ``source``
+and ``as_of``. This module validates those files and turns them into frozen
+:class:`Accelerator` records.
+
+Nothing is read at import time: :func:`load_all` reads the package the first
+time it is called and caches the result. Every problem in a data file is
+reported as a :class:`~levers.errors.SpecError` whose message names the file
+and the offending field, e.g.::
+
+    hardware_specs/h100.toml: memory.hbm_GB: must be a positive number, got -80
+
+The module uses only the standard library.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import importlib.resources
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, SpecError
+
+__all__ = [
+    "FORMATS",
+    "Accelerator",
+    "Source",
+    "get",
+    "ids",
+    "load_all",
+    "load_dir",
+    "parse",
+]
+
+#: Numeric formats understood by :meth:`Accelerator.peak_TFLOPS`.
+FORMATS: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
+
+_PACKAGE = "hardware_specs"
+
+# --- schema --------------------------------------------------------------
+# key -> (kind, required). Kinds: "str", "number", "bool", "date".
+_TOP_LEVEL: dict[str, tuple[str, bool]] = {
+    "id": ("str", True),
+    "name": ("str", True),
+    "vendor": ("str", True),
+    "notes": ("str", False),
+}
+
+_PROVENANCE: dict[str, tuple[str, bool]] = {
+    "source": ("str", True),
+    "as_of": ("date", True),
+}
+
+_TABLES: dict[str, dict[str, tuple[str, bool]]] = {
+    "compute": {
+        "bf16_dense_TFLOPS": ("number", True),
+        "fp8_dense_TFLOPS": ("number", False),
+        "int8_dense_TOPS": ("number", False),
+        "fp4_dense_TFLOPS": ("number", False),
+        **_PROVENANCE,
+    },
+    "memory": {
+        "hbm_GB": ("number", True),
+        "hbm_bandwidth_TBps": ("number", True),
+        **_PROVENANCE,
+    },
+    "power": {
+        "tdp_W": ("number", True),
+        "estimate": ("bool", False),
+        **_PROVENANCE,
+    },
+    "interconnect": {
+        "scale_up_GBps": ("number", True),
+        **_PROVENANCE,
+    },
+    "price": {
+        "usd_per_hour": ("number", True),
+        **_PROVENANCE,
+    },
+}
+
+_AS_OF_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+# --- records -------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """Where one table's figures come from.
+
+    Parameters
+    ----------
+    source
+        URL or description of the source, including any caveat (secondary
+        source, estimate basis).
+    as_of
+        Date of the source, or the date it was read, as ISO ``yyyy-mm`` or
+        ``yyyy-mm-dd``.
+    """
+
+    source: str
+    as_of: str
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator's published figures (per chip / per GPU).
+
+    Parameters
+    ----------
+    id
+        Short identifier, equal to the data file's stem (e.g. ``"h100"``).
+    name
+        Full product name.
+    vendor
+        Manufacturer.
+    notes
+        Free-text caveats (conflicting figures, estimates); may be empty.
+    bf16_dense_TFLOPS
+        Peak dense BF16 tensor throughput [TFLOP/s].
+    fp8_dense_TFLOPS
+        Peak dense FP8 throughput [TFLOP/s], or ``None`` without native FP8.
+    int8_dense_TOPS
+        Peak dense INT8 throughput [TOP/s], or ``None`` if not published.
+    fp4_dense_TFLOPS
+        Peak dense FP4 throughput [TFLOP/s], or ``None`` without native FP4.
+    hbm_GB
+        On-package memory capacity [GB].
+    hbm_bandwidth_TBps
+        Peak memory bandwidth [TB/s].
+    tdp_W
+        Board / module power [W].
+    tdp_is_estimate
+        ``True`` when the vendor publishes no power figure and ``tdp_W`` is
+        our documented estimate.
+    scale_up_GBps
+        Per-chip scale-up link bandwidth, bidirectional aggregate [GB/s].
+    usd_per_hour
+        Default on-demand price [USD per chip-hour].
+    sources
+        Provenance per table, keyed ``'compute'``, ``'memory'``, ``'power'``,
+        ``'interconnect'``, ``'price'``.
+    """
+
+    id: str
+    name: str
+    vendor: str
+    notes: str
+    bf16_dense_TFLOPS: float
+    fp8_dense_TFLOPS: float | None
+    int8_dense_TOPS: float | None
+    fp4_dense_TFLOPS: float | None
+    hbm_GB: float
+    hbm_bandwidth_TBps: float
+    tdp_W: float
+    tdp_is_estimate: bool
+    scale_up_GBps: float
+    usd_per_hour: float
+    sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
+
+    def peak_TFLOPS(self, fmt: str) -> float | None:
+        """Dense peak throughput for a numeric format.
+
+        Parameters
+        ----------
+        fmt
+            One of ``'bf16'``, ``'fp8'``, ``'int8'``, ``'fp4'``.
+
+        Returns
+        -------
+        float or None
+            Peak dense throughput [TFLOP/s] (for ``'int8'``: [TOP/s]), or
+            ``None`` when the chip has no native support for ``fmt``.
+
+        Raises
+        ------
+        InputError
+            If ``fmt`` is not one of :data:`FORMATS`.
+        """
+        if fmt == "bf16":
+            return self.bf16_dense_TFLOPS
+        if fmt == "fp8":
+            return self.fp8_dense_TFLOPS
+        if fmt == "int8":
+            return self.int8_dense_TOPS
+        if fmt == "fp4":
+            return self.fp4_dense_TFLOPS
+        raise InputError("format", f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+
+    def supports(self, fmt: str) -> bool:
+        """Whether the chip has a published dense peak for ``fmt``.
+
+        Parameters
+        ----------
+        fmt
+            One of ``'bf16'``, ``'fp8'``, ``'int8'``, ``'fp4'``.
+
+        Returns
+        -------
+        bool
+            ``True`` if :meth:`peak_TFLOPS` returns a number for ``fmt``.
+        """
+        return self.peak_TFLOPS(fmt) is not None
+
+
+# --- validation ----------------------------------------------------------
+def _show(value: Any) -> str:
+    """Render a TOML value for an error message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+def _check(filename: str, key: str, kind: str, value: Any) -> Any:
+    """Validate one value; return it normalised (numbers as float, dates as str)."""
+    if kind == "number":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise SpecError(f"{filename}: {key}", f"must be a positive number, got {_show(value)}")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str) or not value.strip():
+            raise SpecError(f"{filename}: {key}", f"must be a non-empty string, got {_show(value)}")
+        return value.strip()
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise SpecError(f"{filename}: {key}", f"must be true or false, got {_show(value)}")
+        return value
+    if kind == "date":
+        if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+            return value.isoformat()
+        msg = f"must be an ISO date 'yyyy-mm' or 'yyyy-mm-dd', got {_show(value)}"
+        if not isinstance(value, str):
+            raise SpecError(f"{filename}: {key}", msg)
+        m = _AS_OF_RE.match(value.strip())
+        if not m:
+            raise SpecError(f"{filename}: {key}", msg)
+        year, month, day = int(m[1]), int(m[2]), int(m[3] or 1)
+        try:
+            _dt.date(year, month, day)
+        except ValueError:
+            raise SpecError(f"{filename}: {key}", msg) from None
+        return value.strip()
+    raise AssertionError(f"unknown kind {kind!r}")  # pragma: no cover
+
+
+def _check_keys(
+    filename: str, prefix: str, data: dict[str, Any], schema: dict[str, tuple[str, bool]]
+) -> dict[str, Any]:
+    """Validate a table against ``schema``: no unknown keys, required keys present."""
+    out: dict[str, Any] = {}
+    for key in data:
+        if key not in schema:
+            allowed = ", ".join(schema)
+            raise SpecError(f"{filename}: {prefix}{key}", f"unknown key; allowed: {allowed}")
+    for key, (kind, required) in schema.items():
+        if key not in data:
+            if required:
+                raise SpecError(f"{filename}: {prefix}{key}", "missing required field")
+            continue
+        out[key] = _check(filename, prefix + key, kind, data[key])
+    return out
+
+
+def _validate(data: dict[str, Any], filename: str) -> Accelerator:
+    """Turn a parsed TOML document into an :class:`Accelerator`, or raise SpecError."""
+    known = set(_TOP_LEVEL) | set(_TABLES)
+    for key in data:
+        if key not in known:
+            allowed = ", ".join([*_TOP_LEVEL, *_TABLES])
+            raise SpecError(f"{filename}: {key}", f"unknown key; allowed: {allowed}")
+
+    top = _check_keys(filename, "", {k: v for k, v in data.items() if k in _TOP_LEVEL}, _TOP_LEVEL)
+    stem = Path(filename).stem
+    if top["id"] != stem:
+        raise SpecError(
+            f"{filename}: id", f"must equal the file name stem {stem!r}, got {top['id']!r}"
+        )
+    if not _ID_RE.match(top["id"]):
+        raise SpecError(
+            f"{filename}: id",
+            f"must be lower-case letters, digits and '-', got {top['id']!r}",
+        )
+
+    tables: dict[str, dict[str, Any]] = {}
+    for name, schema in _TABLES.items():
+        if name not in data:
+            raise SpecError(f"{filename}: {name}", "missing required table")
+        raw = data[name]
+        if not isinstance(raw, dict):
+            raise SpecError(f"{filename}: {name}", f"must be a table, got {_show(raw)}")
+        tables[name] = _check_keys(filename, f"{name}.", raw, schema)
+
+    c, m, p = tables["compute"], tables["memory"], tables["power"]
+    return Accelerator(
+        id=top["id"],
+        name=top["name"],
+        vendor=top["vendor"],
+        notes=top.get("notes", ""),
+        bf16_dense_TFLOPS=c["bf16_dense_TFLOPS"],
+        fp8_dense_TFLOPS=c.get("fp8_dense_TFLOPS"),
+        int8_dense_TOPS=c.get("int8_dense_TOPS"),
+        fp4_dense_TFLOPS=c.get("fp4_dense_TFLOPS"),
+        hbm_GB=m["hbm_GB"],
+        hbm_bandwidth_TBps=m["hbm_bandwidth_TBps"],
+        tdp_W=p["tdp_W"],
+        tdp_is_estimate=p.get("estimate", False),
+        scale_up_GBps=tables["interconnect"]["scale_up_GBps"],
+        usd_per_hour=tables["price"]["usd_per_hour"],
+        sources={name: Source(source=t["source"], as_of=t["as_of"]) for name, t in tables.items()},
+    )
+
+
+# --- public API ----------------------------------------------------------
+def parse(text: str, filename: str) -> Accelerator:
+    """Parse and validate one accelerator file.
+
+    Parameters
+    ----------
+    text
+        The file's TOML text.
+    filename
+        Name used in error messages; its stem must equal the file's ``id``.
+
+    Returns
+    -------
+    Accelerator
+        The validated record.
+
+    Raises
+    ------
+    SpecError
+        If the TOML is malformed or any field is missing, unknown, of the
+        wrong type, not positive and finite, or ``id`` differs from the stem.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(filename, f"invalid TOML: {exc}") from None
+    return _validate(data, filename)
+
+
+def _load_entries(entries: list[tuple[str, Any]]) -> dict[str, Accelerator]:
+    """Parse ``(label, traversable)`` pairs into a dict sorted by id."""
+    out: dict[str, Accelerator] = {}
+    for label, entry in sorted(entries, key=lambda e: e[0]):
+        try:
+            text = entry.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(label, f"not valid UTF-8 text: {exc}") from None
+        acc = parse(text, label)
+        out[acc.id] = acc
+    return dict(sorted(out.items()))
+
+
+def load_dir(path: str | Path) -> dict[str, Accelerator]:
+    """Read and validate every ``*.toml`` file in a directory.
+
+    Parameters
+    ----------
+    path
+        Directory holding accelerator files (not searched recursively).
+
+    Returns
+    -------
+    dict of str to Accelerator
+        Records keyed by id, sorted by id.
+
+    Raises
+    ------
+    SpecError
+        If any file is invalid; the message names the file and field.
+    """
+    directory = Path(path)
+    entries = [(str(p), p) for p in directory.glob("*.toml") if p.is_file()]
+    return _load_entries(entries)
+
+
+@functools.cache
+def load_all() -> dict[str, Accelerator]:
+    """Read every accelerator shipped in the ``hardware_specs`` package.
+
+    The result is cached after the first call; treat it as read-only.
+
+    Returns
+    -------
+    dict of str to Accelerator
+        Records keyed by id, sorted by id.
+
+    Raises
+    ------
+    SpecError
+        If a shipped file is invalid.
+    """
+    root = importlib.resources.files(_PACKAGE)
+    entries = [
+        (f"{_PACKAGE}/{entry.name}", entry)
+        for entry in root.iterdir()
+        if entry.name.endswith(".toml") and entry.is_file()
+    ]
+    return _load_entries(entries)
+
+
+def ids() -> list[str]:
+    """Ids of all shipped accelerators, sorted.
+
+    Returns
+    -------
+    list of str
+        E.g. ``['a100', 'b200', ...]``.
+    """
+    return list(load_all())
+
+
+def get(hw_id: str) -> Accelerator:
+    """Look up a shipped accelerator by id.
+
+    Parameters
+    ----------
+    hw_id
+        Accelerator id, e.g. ``'h100'``.
+
+    Returns
+    -------
+    Accelerator
+        The matching record.
+
+    Raises
+    ------
+    InputError
+        With field ``'hardware'`` if ``hw_id`` is not a shipped id; the
+        message lists the allowed ids.
+    """
+    table = load_all()
+    if isinstance(hw_id, str) and hw_id in table:
+        return table[hw_id]
+    raise InputError("hardware", f"unknown id {hw_id!r}; allowed: {', '.join(table)}")

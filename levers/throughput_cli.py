@@ -1,0 +1,55 @@
+"""Inputs of the throughput estimate, declared once for the CLI and the API."""
+
+from __future__ import annotations
+
+import param
+
+from . import models, specs
+from .params import Choice, Count, Quantity, Ref, parse_value
+from .perf import throughput
+from .scenario import KV_FORMATS, WEIGHT_FORMATS, Scenario
+
+
+class ThroughputInputs(param.Parameterized):
+    """One replica's throughput question."""
+
+    model = Ref("llama-3.1-70b", catalog=models.ids, doc="model id (or custom with --params-B)")
+    params_B = Quantity(None, allow_None=True, bounds=(0.1, 2000), unit="B params",
+                        doc="size of a custom model")
+    hardware = Ref("h100", catalog=specs.ids, doc="accelerator id")
+    gpus = Count(1, bounds=(1, 64), unit="GPUs", doc="accelerators in the replica (tensor parallel)")
+    weights = Choice("bf16", objects=list(WEIGHT_FORMATS), doc="weight precision")
+    kv_cache = Choice("bf16", objects=list(KV_FORMATS), doc="KV-cache precision")
+    input = Count(1000, bounds=(1, 1_000_000), unit="tokens", doc="prompt length")
+    output = Count(1000, bounds=(1, 1_000_000), unit="tokens", doc="reply length")
+    concurrency = Count(0, bounds=(0, 100_000), unit="sequences",
+                        doc="sequences in flight; 0 = offline, as many as memory allows")
+    batching = Choice("continuous", objects=["static", "continuous"], doc="batching mode")
+    mfu = Quantity(Scenario.param.mfu.default, bounds=Scenario.param.mfu.bounds, unit="share",
+                   doc=Scenario.param.mfu.doc)
+    mbu = Quantity(Scenario.param.mbu.default, bounds=Scenario.param.mbu.bounds, unit="share",
+                   doc=Scenario.param.mbu.doc)
+    memory_utilization = Quantity(Scenario.param.memory_utilization.default,
+                                  bounds=Scenario.param.memory_utilization.bounds, unit="share",
+                                  doc=Scenario.param.memory_utilization.doc)
+
+
+def run(values: dict) -> dict:
+    """Validate ``values`` (None means the default) and run the estimate."""
+    v = {}
+    for key in ThroughputInputs.param:
+        if key == "name":
+            continue
+        p = ThroughputInputs.param[key]
+        raw = values.get(key)
+        v[key] = p.default if raw is None else parse_value(p, key.replace("_", "-"), raw)
+    model = models.get(v["model"], v["params_B"], field="model")
+    if v["weights"] == "fp4" and not specs.get(v["hardware"]).supports("fp4"):
+        from .errors import InputError
+
+        raise InputError("weights", f"fp4 needs FP4 hardware; {v['hardware']} has none")
+    return throughput(
+        model, specs.get(v["hardware"]), v["gpus"], v["weights"], v["kv_cache"],
+        v["input"], v["output"], concurrency=v["concurrency"], batching=v["batching"],
+        mfu=v["mfu"], mbu=v["mbu"], memory_utilization=v["memory_utilization"],
+    )

@@ -1,0 +1,245 @@
+"""The waterfall: baseline cost, then each lever in order, then the final cost.
+
+Each lever is applied on top of the ones before it, so each multiplier is
+measured against what the earlier levers already saved, and the product of
+the multipliers is ``baseline / final``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from . import batching, hardware, prefix_caching, quantization, routing
+from .explain import money, times
+from .fleet import Config, Outcome, evaluate
+from .scenario import LEVER_TITLES, LEVERS, Scenario, check_consistency
+
+_MODULES = {m.ID: m for m in (prefix_caching, batching, routing, quantization, hardware)}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One bar of the waterfall.
+
+    Attributes
+    ----------
+    lever
+        ``"baseline"`` or a lever id.
+    title
+        Human name.
+    on
+        False when the lever is switched off (multiplier 1).
+    multiplier
+        ``cost before / cost after`` (the lesson's "÷2.4" is 2.4).
+    cost_per_day
+        Cost after this step [$/day].
+    gpus
+        Accelerators after this step [GPUs].
+    ttft_ms, tpot_ms
+        Latency estimates after this step [ms].
+    ttft_band, tpot_band
+        ``"below"``, ``"inside"`` or ``"above"`` the SLO band.
+    energy_kwh_per_day
+        At TDP [kWh/day].
+    usd_per_1m_input, usd_per_1m_cached_input, usd_per_1m_output, usd_per_1m_tokens
+        Token prices [$/1M tokens].
+    explanation
+        One line with the numbers that produced the multiplier.
+    """
+
+    lever: str
+    title: str
+    on: bool
+    multiplier: float
+    cost_per_day: float
+    gpus: int
+    ttft_ms: float
+    tpot_ms: float
+    ttft_band: str
+    tpot_band: str
+    energy_kwh_per_day: float
+    usd_per_1m_input: float
+    usd_per_1m_cached_input: float
+    usd_per_1m_output: float
+    usd_per_1m_tokens: float
+    explanation: str
+    hardware: str = ""
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """All steps plus the totals.
+
+    Attributes
+    ----------
+    mode
+        ``"modeled"`` or ``"illustrative"``.
+    steps
+        Baseline first, then the five levers in order.
+    baseline_cost_per_day, final_cost_per_day
+        [$/day].
+    total_multiplier
+        ``baseline / final``, the product of the step multipliers.
+    """
+
+    mode: str
+    steps: tuple[Step, ...]
+    baseline_cost_per_day: float
+    final_cost_per_day: float
+    total_multiplier: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
+        return {
+            "mode": self.mode,
+            "steps": [asdict(st) for st in self.steps],
+            "baseline_cost_per_day": self.baseline_cost_per_day,
+            "final_cost_per_day": self.final_cost_per_day,
+            "total_multiplier": self.total_multiplier,
+        }
+
+
+def band(value: float, low: float, high: float) -> str:
+    """Where ``value`` sits against the band ``[low, high]``."""
+    if value < low:
+        return "below"
+    return "inside" if value <= high else "above"
+
+
+def baseline_config(s: Scenario) -> Config:
+    """The naive starting point: no cache, static batches, one model, BF16,
+    the baseline accelerator at its price, separate fleets."""
+    return Config(
+        cache_hit_rate=0.0,
+        batching="static",
+        route_share=0.0,
+        route_policy=s.route_policy,
+        weights="bf16",
+        kv_cache="bf16",
+        hardware=s.baseline_hardware,
+        usd_per_gpu_hour=hardware.price(s, s.baseline_hardware, s.baseline_usd_per_gpu_hour),
+        consolidate=False,
+    )
+
+
+def _details(o: Outcome) -> dict:
+    return {
+        "hardware": o.config.hardware,
+        "usd_per_gpu_hour": o.config.usd_per_gpu_hour,
+        "tdp_W": o.tdp_W,
+        "tdp_is_estimate": o.tdp_is_estimate,
+        "separate_gpus": o.separate_gpus,
+        "config": asdict(o.config),
+        "fleets": [
+            {
+                "role": f.role,
+                "model": f.model,
+                "request_share": f.request_share,
+                "replicas": f.replicas,
+                "gpus_alone": f.gpus,
+                "tp": f.perf.tp,
+                "batch": f.perf.batch,
+                "batch_limit": f.perf.batch_limit,
+                "requests_per_s": f.perf.requests_per_s,
+                "gpu_seconds_per_request": f.perf.gpu_seconds_per_request,
+                "prefill_ms": f.perf.prefill_s * 1e3,
+                "step_ms": f.perf.step_s * 1e3,
+                "step_bound": f.perf.step_bound,
+                "ttft_ms": f.perf.ttft_s * 1e3,
+                "tpot_ms": f.perf.tpot_s * 1e3,
+                "weight_GB": f.perf.weight_GB,
+                "kv_budget_GB": f.perf.kv_budget_GB,
+                "kv_bytes_per_token": f.perf.kv_bytes_per_token,
+                "compute_format": f.perf.compute_format,
+                "share_prefill": f.perf.share_prefill,
+                "share_cached": f.perf.share_cached,
+                "share_decode": f.perf.share_decode,
+            }
+            for f in o.fleets
+        ],
+    }
+
+
+def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
+    scale = cost / o.cost_per_day  # 1 when modeled; rescales token prices when illustrative
+    return Step(
+        lever=lever,
+        title="Baseline" if lever == "baseline" else LEVER_TITLES[lever],
+        on=on,
+        multiplier=mult,
+        cost_per_day=cost,
+        gpus=o.gpus,
+        ttft_ms=o.ttft_ms,
+        tpot_ms=o.tpot_ms,
+        ttft_band=band(o.ttft_ms, s.ttft_slo_low_ms, s.ttft_slo_high_ms),
+        tpot_band=band(o.tpot_ms, s.tpot_slo_low_ms, s.tpot_slo_high_ms),
+        energy_kwh_per_day=o.energy_kwh_per_day,
+        usd_per_1m_input=o.usd_per_1m_input * scale,
+        usd_per_1m_cached_input=o.usd_per_1m_cached_input * scale,
+        usd_per_1m_output=o.usd_per_1m_output * scale,
+        usd_per_1m_tokens=o.usd_per_1m_tokens * scale,
+        explanation=text,
+        hardware=o.config.hardware,
+        details=_details(o),
+    )
+
+
+def waterfall(s: Scenario) -> Waterfall:
+    """Compute the waterfall for scenario ``s``.
+
+    Modeled mode: each step's cost is :func:`levers.fleet.evaluate` of the
+    configuration after that lever, and its multiplier is the previous cost
+    over this one. Illustrative mode: the baseline is ``baseline_cost_per_day``
+    and each lever divides it by its hand-set ``mult_<lever>``; GPUs, latency
+    and energy are still modeled for each step's settings, and token prices
+    are the modeled ones rescaled to the illustrative cost.
+
+    A lever in ``off`` leaves the configuration as it was: multiplier 1.
+    """
+    check_consistency(s)
+    illustrative = s.mode == "illustrative"
+    cfg = baseline_config(s)
+    cache: dict[Config, Outcome] = {}
+
+    def outcome(c: Config) -> Outcome:
+        if c not in cache:
+            cache[c] = evaluate(c, s)
+        return cache[c]
+
+    prev = outcome(cfg)
+    cost = s.baseline_cost_per_day if illustrative else prev.cost_per_day
+    base_text = (
+        f"illustrative baseline bill {money(cost)}/day; GPUs and latency modeled: "
+        if illustrative else ""
+    ) + (
+        f"{prev.gpus} × {cfg.hardware} at ${cfg.usd_per_gpu_hour:.2f}/GPU-hour × 24 h, "
+        f"static batching, BF16, no prefix cache, every request on {s.big_model}"
+    )
+    steps = [_step("baseline", True, 1.0, cost, prev, s, base_text)]
+    for lever in LEVERS:
+        mod = _MODULES[lever]
+        on = lever not in s.off
+        if on:
+            cfg = mod.apply(cfg, s)
+        cur = outcome(cfg)
+        if not on:
+            mult, text = 1.0, "switched off: no change"
+        elif illustrative:
+            mult = getattr(s, f"mult_{lever}")
+            text = f"illustrative: {times(mult)} set by hand. Modeled for these settings: " + (
+                mod.explain(prev, cur, s))
+        else:
+            mult = prev.cost_per_day / cur.cost_per_day
+            text = mod.explain(prev, cur, s)
+        cost = cost / mult
+        steps.append(_step(lever, on, mult, cost, cur, s, text))
+        prev = cur
+    base, final = steps[0].cost_per_day, steps[-1].cost_per_day
+    return Waterfall(
+        mode=s.mode,
+        steps=tuple(steps),
+        baseline_cost_per_day=base,
+        final_cost_per_day=final,
+        total_multiplier=base / final,
+    )

@@ -7,10 +7,11 @@ workload in that configuration and prices it.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from . import models, specs
-from .perf import Engine, ReplicaPerf, Workload, best_replica, ceil_div
+from .perf import Engine, ReplicaPerf, Workload, candidates, ceil_div
 
 SECONDS_PER_DAY = 86_400
 
@@ -141,7 +142,10 @@ def evaluate(cfg: Config, s) -> Outcome:
     ``rate / (replica requests/s x utilization)`` replicas. Apart, each fleet
     rounds up to whole replicas: ``tp x ceil(replicas)`` GPUs. Consolidated,
     both share one pool: ``ceil(sum of tp x replicas)`` GPUs, and at least
-    one replica's worth.
+    one replica's worth. The replica shape (tensor-parallel size) of each
+    model is the one that needs the fewest GPUs; latency is then reported
+    against the SLO bands, not optimised for (so cost falls monotonically as
+    any lever is pushed further).
 
     Routing shares: with a *split*, the small model gets ``route_share`` of
     requests and the big one the rest. With a *cascade*, the small model sees
@@ -152,30 +156,38 @@ def evaluate(cfg: Config, s) -> Outcome:
     prompt = s.system_prompt_tokens + s.user_tokens
     work = Workload(prompt, cfg.cache_hit_rate * prompt, s.output_tokens)
     eng = engine_of(s, cfg.batching)
-    tpot_lim, ttft_lim = s.tpot_slo_high_ms / 1e3, s.ttft_slo_high_ms / 1e3
     peak_rps = s.requests_per_day / SECONDS_PER_DAY * s.peak_to_average
 
     shares = {"big": 1.0 - cfg.route_share, "small": cfg.route_share}
     if cfg.route_policy == "cascade" and cfg.route_share > 0:
         shares["small"] = 1.0
-    fleets = []
+    options = {}
     for role in ("big", "small"):
         q = shares[role]
         if q <= 0:
             continue
         model = models.get(getattr(s, f"{role}_model"), getattr(s, f"{role}_params_B"),
                            field=f"{role}_model")
-        perf = best_replica(model, hw, cfg.weights, cfg.kv_cache, work, eng, tpot_lim, ttft_lim,
-                            field=f"{role}_model")
-        reps = peak_rps * q / (perf.requests_per_s * s.utilization)
-        fleets.append(Fleet(role, model.id, q, reps, perf.tp * ceil_div(reps), perf))
+        options[role] = [
+            Fleet(role, model.id, q, (x := peak_rps * q / (r.requests_per_s * s.utilization)),
+                  r.tp * ceil_div(x), r)
+            for r in candidates(model, hw, cfg.weights, cfg.kv_cache, work, eng,
+                                field=f"{role}_model")
+        ]
+    pooled = cfg.consolidate and len(options) > 1
 
+    def size(combo) -> tuple:
+        """GPUs for one choice of replica shape per model, then tie-breakers."""
+        frac = sum(f.perf.tp * f.replicas for f in combo)
+        apart = sum(f.gpus for f in combo)
+        gpus = max(ceil_div(frac), max(f.perf.tp for f in combo)) if pooled else apart
+        return gpus, frac, max(f.perf.tpot_s for f in combo)
+
+    # The cheapest shape: fewest GPUs, then least fractional load, then lowest TPOT.
+    best = min(itertools.product(*options.values()), key=size)
+    fleets = list(best)
+    gpus = size(best)[0]
     separate = sum(f.gpus for f in fleets)
-    if cfg.consolidate and len(fleets) > 1:
-        pooled = ceil_div(sum(f.perf.tp * f.replicas for f in fleets))
-        gpus = max(pooled, max(f.perf.tp for f in fleets))
-    else:
-        gpus = separate
     cost = gpus * cfg.usd_per_gpu_hour * 24
 
     # Latency, as users see it.

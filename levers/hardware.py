@@ -35,11 +35,12 @@ def explain(before, after, s) -> str:
     a, b = specs.get(before.config.hardware), specs.get(after.config.hardware)
     fmt = after.fleets[0].perf.compute_format
     peak0, peak1 = a.peak_TFLOPS(before.fleets[0].perf.compute_format), b.peak_TFLOPS(fmt)
+    usd0, usd1 = before.config.usd_per_gpu_hour, after.config.usd_per_gpu_hour
     parts = [
         f"{a.id} → {b.id}: {peak1 / peak0:.1f}× the peak FLOPs, "
         f"{b.hbm_bandwidth_TBps / a.hbm_bandwidth_TBps:.1f}× the bandwidth, "
-        f"{b.hbm_GB / a.hbm_GB:.1f}× the memory at {after.config.usd_per_gpu_hour / before.config.usd_per_gpu_hour:.1f}× "
-        f"the price (${before.config.usd_per_gpu_hour:.2f} → ${after.config.usd_per_gpu_hour:.2f}/GPU-hour)"
+        f"{b.hbm_GB / a.hbm_GB:.1f}× the memory at {usd1 / usd0:.1f}× "
+        f"the price (${usd0:.2f} → ${usd1:.2f}/GPU-hour)"
     ]
     if s.consolidate and len(after.fleets) > 1:
         parts.append(f"one shared pool: {after.separate_gpus} → {after.gpus} GPUs")

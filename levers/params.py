@@ -200,7 +200,7 @@ class Ref(_UnitMixin, param.String):
     the allowed ids.
     """
 
-    __slots__ = ["unit", "catalog"]
+    __slots__ = ["catalog", "unit"]
     _slot_defaults = dict(param.String._slot_defaults, unit="", catalog=None)
 
     def __init__(self, default=Undefined, *, catalog=Undefined, unit=Undefined, **kwargs):

@@ -83,12 +83,12 @@ class Engine:
         Static batching: longest reply in a batch over the mean.
     """
 
-    batching: str = "continuous"
-    mfu: float = 0.45
-    mbu: float = 0.7
-    memory_utilization: float = 0.9
-    max_batch: int = 256
-    longest_over_mean: float = 2.0
+    batching: str
+    mfu: float
+    mbu: float
+    memory_utilization: float
+    max_batch: int
+    longest_over_mean: float
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def replica(
     Decode step [s]: ``t_mem = (W_read(B) + B x ctx x kv) / (tp x BW x mbu)``
     with ``ctx = p + o/2`` (attention reads the whole context, cached part
     too), ``t_cmp = B x (2 x active + attn(ctx)) / (tp x peak x mfu)``,
-    ``t_step = max(t_mem, t_cmp)``.
+    ``t_step = max(t_mem, t_cmp) + t_comm`` (see :func:`t_comm`).
 
     Prefill [s]: ``t_pre = ((p - c) x 2 x active + attn) / (tp x peak x mfu)``
     with attention over positions ``c .. p``.
@@ -217,30 +217,31 @@ def replica(
     eff_peak = peak * engine.mfu
     t_mem = (model.weight_bytes_read(batch, BYTES_PER_PARAM[weights]) + batch * ctx * kv) / eff_bw
     t_cmp = batch * (2 * active + model.attention_flops_per_token(ctx)) / eff_peak
-    step = max(t_mem, t_cmp)
+    comm = t_comm(model, hw, tp, batch)
+    step = max(t_mem, t_cmp) + comm
     new = p - c
     pre_flops = 2 * active * new + model.attention_flops_per_token(c + new / 2) * new
-    t_pre = pre_flops / eff_peak
+    t_pre = pre_flops / eff_peak + t_comm(model, hw, tp, new)
 
     if static:
         per_req = t_pre + o * r * step / batch
         tpot = step
         batch_run = batch * t_pre + o * r * step
         ttft = batch * t_pre + step + batch_run / 2
-        decode_time = o * r * step / batch
     else:
-        mem_side = o * t_mem / batch
-        cmp_side = o * t_cmp / batch + t_pre
+        mem_side = o * (t_mem + comm) / batch
+        cmp_side = o * (t_cmp + comm) / batch + t_pre
         per_req = max(mem_side, cmp_side)
         tpot = per_req * batch / o
         ttft = t_pre + tpot
-        decode_time = max(per_req - t_pre, 0.0)
-    # Cost attribution: the cached prefix's share is the bandwidth time its KV
-    # takes during decode; prefill is the uncached prompt's compute.
-    cached_kv_time = o * r * c * kv / eff_bw if step == t_mem else 0.0
-    total = t_pre + decode_time
-    share_pre = t_pre / total if total else 0.0
-    share_cached = min(cached_kv_time, decode_time) / total if total else 0.0
+    # Cost attribution by standalone work: the uncached prompt's compute, and
+    # the decode steps' time, of which the cached prefix's KV reads take the
+    # share of bytes they move when steps are bandwidth-bound.
+    decode_alone = o * r * step / batch
+    frac_cached = batch * c * kv / eff_bw / step if t_mem >= t_cmp else 0.0
+    total = t_pre + decode_alone
+    share_pre = t_pre / total
+    share_cached = decode_alone * frac_cached / total
     return ReplicaPerf(
         tp=tp,
         batch=batch,
@@ -263,43 +264,65 @@ def replica(
     )
 
 
+#: Fixed cost of one all-reduce across the tensor-parallel group [s]: launch
+#: and synchronisation, about 10 us on NVLink-class links.
+ALLREDUCE_LATENCY_S = 10e-6
+
+
+def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float) -> float:
+    """Tensor-parallel communication per forward pass of ``tokens`` tokens [s].
+
+    Each layer all-reduces its activations twice (after attention and after
+    the MLP). A ring all-reduce moves ``2 (tp - 1) / tp`` times the data per
+    accelerator, over one direction of the scale-up link (half the
+    bidirectional figure): ``2 x layers x (latency + tokens x hidden x 2 B x
+    2 (tp - 1) / tp / (scale_up / 2))``. Zero for ``tp = 1``.
+    """
+    if tp <= 1:
+        return 0.0
+    per_reduce = tokens * model.hidden_size * 2.0 * 2 * (tp - 1) / tp / (hw.scale_up_GBps * 1e9 / 2)
+    return 2 * model.layers * (ALLREDUCE_LATENCY_S + per_reduce)
+
+
 TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 
 
-def best_replica(
+def candidates(
     model: Model,
     hw: Accelerator,
     weights: str,
     kv_cache: str,
     work: Workload,
     engine: Engine,
-    tpot_limit_s: float,
-    ttft_limit_s: float,
     *,
     field: str = "big_model",
-) -> ReplicaPerf:
-    """The cheapest tensor-parallel size for this model on this accelerator.
+) -> list[ReplicaPerf]:
+    """The tensor-parallel sizes worth trying, each modeled.
 
-    Tries ``tp`` in 1, 2, 4 ... 64 and keeps the replica with the fewest
-    accelerator-seconds per request among those meeting both SLO upper edges;
-    if none meets them, the cheapest of all (its latency then shows outside
-    the band).
+    From the smallest power of two whose memory holds the weights, up to
+    ``max(8, 4 x`` that size``)``: one 8-GPU node, or four times the
+    minimum for models that need more. Larger groups only add communication.
+    The window depends on the weights alone, not on the workload, so pushing
+    a lever never removes the cheapest shape. Sizes where one sequence does
+    not fit beside the weights are dropped.
 
     Raises
     ------
     InputError
         When the model does not fit even on 64 accelerators.
     """
-    fits = [r for tp in TP_CHOICES if (r := replica(model, hw, tp, weights, kv_cache, work, engine))]
+    w_bytes = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
+    per_gpu = hw.hbm_GB * 1e9 * engine.memory_utilization
+    first = next((tp for tp in TP_CHOICES if tp * per_gpu > w_bytes), TP_CHOICES[-1])
+    window = [tp for tp in TP_CHOICES if first <= tp <= max(8, 4 * first)]
+    fits = [r for tp in window if (r := replica(model, hw, tp, weights, kv_cache, work, engine))]
     if not fits:
         raise InputError(
             field,
             f"{model.id} at {weights} with {work.prompt_tokens + work.output_tokens:.0f}-token "
             f"sequences does not fit on {TP_CHOICES[-1]} x {hw.id}",
         )
-    meeting = [r for r in fits if r.tpot_s <= tpot_limit_s and r.ttft_s <= ttft_limit_s]
-    pool = meeting or fits
-    return min(pool, key=lambda r: (r.gpu_seconds_per_request, r.tp))
+    return fits
 
 
 def throughput(
@@ -313,10 +336,11 @@ def throughput(
     *,
     concurrency: int = 0,
     batching: str = "continuous",
-    mfu: float = 0.45,
-    mbu: float = 0.7,
-    memory_utilization: float = 0.9,
+    mfu: float,
+    mbu: float,
+    memory_utilization: float,
     cached_tokens: int = 0,
+    longest_over_mean: float = 2.0,
 ) -> dict:
     """Throughput of one replica on ``gpus`` accelerators (tensor parallel).
 
@@ -329,8 +353,8 @@ def throughput(
     InputError
         When the model plus one sequence does not fit on ``gpus`` accelerators.
     """
-    engine = Engine(batching=batching, mfu=mfu, mbu=mbu,
-                    memory_utilization=memory_utilization, max_batch=0)
+    engine = Engine(batching=batching, mfu=mfu, mbu=mbu, memory_utilization=memory_utilization,
+                    max_batch=0, longest_over_mean=longest_over_mean)
     work = Workload(input_tokens, min(cached_tokens, input_tokens), output_tokens)
     r = replica(model, hw, gpus, weights, kv_cache, work, engine, concurrency)
     if r is None:

@@ -8,6 +8,8 @@ these names and go through :func:`levers.params.parse_value`.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import param
 
 from . import models, specs
@@ -138,11 +140,11 @@ class Scenario(param.Parameterized):
 
     # ---- serving engine -------------------------------------------------
     mfu = Quantity(
-        0.45, bounds=(0.01, 1), step=0.01, unit="share",
+        0.40, bounds=(0.01, 1), step=0.01, unit="share",
         doc="model FLOPs utilization reached by compute-bound work (prefill)",
     )
     mbu = Quantity(
-        0.7, bounds=(0.01, 1), step=0.01, unit="share",
+        0.45, bounds=(0.01, 1), step=0.01, unit="share",
         doc="memory bandwidth utilization reached by decode steps",
     )
     memory_utilization = Quantity(
@@ -197,6 +199,10 @@ class Scenario(param.Parameterized):
         """All inputs as a plain ``{key: value}`` dict."""
         return {k: (list(v) if isinstance(v, list) else v) for k, v in self.param.values().items()
                 if k != "name"}
+
+    def snapshot(self) -> SimpleNamespace:
+        """The inputs as plain attributes, for fast repeated reads."""
+        return SimpleNamespace(**self.values())
 
     def changed(self, base: Scenario | None = None) -> dict:
         """Inputs that differ from ``base`` (the defaults when None)."""

@@ -12,7 +12,7 @@ of the dense BF16 peak on ``G`` accelerators:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 import param
 
@@ -31,6 +31,8 @@ class TrainingInputs(param.Parameterized):
     mfu = Quantity(0.36, bounds=(0.01, 1), step=0.01, unit="share",
                    doc="model FLOPs utilization against the dense BF16 peak")
     gpus = Count(1024, bounds=(1, 1_000_000), unit="accelerators", doc="accelerators training together")
+    usd_per_gpu_hour = Quantity(2.5, bounds=(0.01, 1000), step=0.05, unit="$/GPU-hour",
+                                doc="an accelerator's price override (default: its spec price)")
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def training_table(
     prices = dict(prices or {})
     for hw_id, usd in prices.items():
         specs.get(hw_id)
-        parse_value(Quantity(bounds=(0.01, 1000)), f"price {hw_id}", usd)
+        prices[hw_id] = parse_value(TrainingInputs.param.usd_per_gpu_hour, f"price {hw_id}", usd)
     ids = hardware or list(catalog)
     flops = 6.0 * checked["params"] * checked["tokens"]
     rows = []
@@ -119,7 +121,4 @@ def training_table(
         raise InputError("hardware", "no accelerator selected")
     fastest = min(r.days for r in rows)
     cheapest = min(r.cost_usd for r in rows)
-    return [
-        TrainingRow(**{**asdict(r), "fastest": r.days == fastest, "cheapest": r.cost_usd == cheapest})
-        for r in rows
-    ]
+    return [replace(r, fastest=r.days == fastest, cheapest=r.cost_usd == cheapest) for r in rows]

@@ -7,7 +7,7 @@ the multipliers is ``baseline / final``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from . import batching, hardware, prefix_caching, quantization, routing
 from .explain import money, times
@@ -93,7 +93,7 @@ class Waterfall:
         """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
         return {
             "mode": self.mode,
-            "steps": [asdict(st) for st in self.steps],
+            "steps": [dict(vars(st)) for st in self.steps],
             "baseline_cost_per_day": self.baseline_cost_per_day,
             "final_cost_per_day": self.final_cost_per_day,
             "total_multiplier": self.total_multiplier,
@@ -130,7 +130,7 @@ def _details(o: Outcome) -> dict:
         "tdp_W": o.tdp_W,
         "tdp_is_estimate": o.tdp_is_estimate,
         "separate_gpus": o.separate_gpus,
-        "config": asdict(o.config),
+        "config": dict(vars(o.config)),
         "fleets": [
             {
                 "role": f.role,
@@ -198,6 +198,7 @@ def waterfall(s: Scenario) -> Waterfall:
     A lever in ``off`` leaves the configuration as it was: multiplier 1.
     """
     check_consistency(s)
+    s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {}

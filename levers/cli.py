@@ -1,0 +1,240 @@
+"""Command line: ``python -m levers waterfall | training | throughput | hardware``.
+
+Bad input prints one line on stderr and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import sys
+
+from . import presets, specs
+from .errors import InputError
+from .explain import times
+from .scenario import Scenario
+from .training import TrainingInputs, training_table
+from .waterfall import waterfall
+
+FORMATS = ("table", "json", "csv")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
+    cells = [[title for _, title in cols]] + [[r[key] for key, _ in cols] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().rstrip("\n")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise InputError("--set", f"expected key=value, got {text[:60]!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value
+
+
+def cmd_waterfall(args) -> str:
+    """The five-lever waterfall for a preset with overrides."""
+    overrides = dict(_key_value(t) for t in args.set or [])
+    base = Scenario.from_mapping(presets.overrides(presets.check(args.preset)))
+    s = Scenario.from_mapping(overrides, base=base)
+    w = waterfall(s)
+    data = w.to_dict()
+    data["preset"] = args.preset
+    data["scenario"] = s.values()
+    if args.format == "json":
+        return json.dumps(data, indent=2)
+    flat = [{k: v for k, v in st.items() if k != "details"} for st in data["steps"]]
+    if args.format == "csv":
+        return _csv(flat)
+    rows = [{
+        "step": st["title"], "mult": "1×" if st["lever"] == "baseline" else times(st["multiplier"]),
+        "cost": f"${st['cost_per_day']:,.0f}", "gpus": str(st["gpus"]),
+        "ttft": f"{st['ttft_ms']:,.0f}", "tpot": f"{st['tpot_ms']:.1f}",
+        "per1m": f"${st['usd_per_1m_output']:.3f}",
+    } for st in flat]
+    table = _table(rows, [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"),
+                          ("gpus", "GPUs"), ("ttft", "TTFT ms"), ("tpot", "TPOT ms"),
+                          ("per1m", "$/1M out")])
+    notes = "\n".join(f"  {st['title']}: {st['explanation']}" for st in flat)
+    return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n\n"
+            f"total: {w.total_multiplier:.1f}× cheaper, ${w.baseline_cost_per_day:,.0f} → "
+            f"${w.final_cost_per_day:,.0f}/day\n\n{notes}")
+
+
+def cmd_training(args) -> str:
+    """Training time, cost and energy per accelerator."""
+    prices = dict(_key_value(t) for t in args.price or [])
+    rows = training_table(args.params, args.tokens, args.mfu, args.gpus,
+                          prices={k: v for k, v in prices.items()},
+                          hardware=args.hardware or None)
+    data = {"inputs": {"params": args.params, "tokens": args.tokens, "mfu": args.mfu,
+                       "gpus": args.gpus},
+            "rows": [r.__dict__ for r in rows]}
+    if args.format == "json":
+        return json.dumps(data, indent=2)
+    if args.format == "csv":
+        return _csv(data["rows"])
+    table = [{
+        "hw": r.hardware + (" (fastest)" if r.fastest else "") + (" (cheapest)" if r.cheapest else ""),
+        "days": f"{r.days:.1f}", "cost": f"${r.cost_usd / 1e6:.2f}M",
+        "mwh": f"{r.energy_mwh:.1f}" + ("*" if r.energy_is_estimate else ""),
+        "usd": f"${r.usd_per_gpu_hour:.2f}",
+    } for r in rows]
+    out = _table(table, [("hw", "hardware"), ("days", "days"), ("cost", "cost"),
+                         ("mwh", "MWh"), ("usd", "$/GPU-hour")])
+    if any(r.energy_is_estimate for r in rows):
+        out += "\n* power is an estimate: the vendor publishes no TDP (see hardware_specs/)"
+    return out
+
+
+def cmd_throughput(args) -> str:
+    """One replica's throughput, TTFT and TPOT."""
+    from .throughput_cli import run
+
+    r = run(vars(args))
+    if args.format == "json":
+        return json.dumps(r, indent=2)
+    if args.format == "csv":
+        return _csv([r])
+    return "\n".join(f"{k:28s} {v:,.1f}" if isinstance(v, float) else f"{k:28s} {v}"
+                     for k, v in r.items())
+
+
+def cmd_hardware(args) -> str:
+    """The accelerator specs with their sources."""
+    accs = specs.load_all().values()
+    rows = []
+    for a in accs:
+        rows.append({
+            "id": a.id, "name": a.name, "bf16_dense_TFLOPS": a.bf16_dense_TFLOPS,
+            "fp8_dense_TFLOPS": a.fp8_dense_TFLOPS, "fp4_dense_TFLOPS": a.fp4_dense_TFLOPS,
+            "hbm_GB": a.hbm_GB, "hbm_bandwidth_TBps": a.hbm_bandwidth_TBps, "tdp_W": a.tdp_W,
+            "tdp_is_estimate": a.tdp_is_estimate, "scale_up_GBps": a.scale_up_GBps,
+            "usd_per_hour": a.usd_per_hour,
+            "sources": {k: {"source": v.source, "as_of": v.as_of} for k, v in a.sources.items()},
+        })
+    if args.format == "json":
+        return json.dumps({"hardware": rows}, indent=2)
+    if args.format == "csv":
+        return _csv([{k: v for k, v in r.items() if k != "sources"} for r in rows])
+
+    def num(x):
+        return "-" if x is None else f"{x:g}"
+
+    table = [{"id": r["id"], "bf16": num(r["bf16_dense_TFLOPS"]), "fp8": num(r["fp8_dense_TFLOPS"]),
+              "fp4": num(r["fp4_dense_TFLOPS"]), "gb": num(r["hbm_GB"]),
+              "tbs": num(r["hbm_bandwidth_TBps"]),
+              "w": num(r["tdp_W"]) + ("*" if r["tdp_is_estimate"] else ""),
+              "usd": f"${r['usd_per_hour']:.2f}"} for r in rows]
+    return _table(table, [("id", "id"), ("bf16", "BF16 TFLOPS"), ("fp8", "FP8"), ("fp4", "FP4"),
+                          ("gb", "HBM GB"), ("tbs", "TB/s"), ("w", "TDP W"), ("usd", "$/hr")]) + (
+        "\n* estimate (no published TDP); sources: python -m levers hardware --format json")
+
+
+def _number(p, flag):
+    from .params import parse_value
+
+    def conv(text):
+        try:
+            return parse_value(p, flag, text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+    conv.__name__ = flag
+    return conv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser (flags derive from the input declarations)."""
+    from .throughput_cli import ThroughputInputs
+
+    parser = _Parser(prog="python -m levers", description="LLM serving cost levers")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    w = sub.add_parser("waterfall", help="the five-lever waterfall")
+    w.add_argument("--preset", default="chatbot",
+                   help="one of: " + ", ".join(presets.names()) + " (default chatbot)")
+    w.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override an input; see 'python -m levers keys'")
+    w.add_argument("--format", choices=FORMATS, default="table")
+
+    t = sub.add_parser("training", help="training time, cost and energy per accelerator")
+    for key in ("params", "tokens", "mfu", "gpus"):
+        p = TrainingInputs.param[key]
+        t.add_argument(f"--{key}", type=_number(p, f"--{key}"), default=p.default,
+                       help=f"{p.doc} (default {p.default:g})")
+    t.add_argument("--price", action="append", metavar="ID=USD",
+                   help="override an accelerator's $/GPU-hour, e.g. h100=2.0")
+    t.add_argument("--hardware", action="append", metavar="ID", help="limit to these ids")
+    t.add_argument("--format", choices=FORMATS, default="table")
+
+    tp = sub.add_parser("throughput", help="one replica's throughput and latency")
+    for key in ThroughputInputs.param:
+        if key == "name":
+            continue
+        p = ThroughputInputs.param[key]
+        flag = "--" + key.replace("_", "-")
+        tp.add_argument(flag, dest=key, default=None,
+                        help=f"{p.doc} (default {p.default})")
+    tp.add_argument("--format", choices=FORMATS, default="table")
+
+    h = sub.add_parser("hardware", help="list the accelerator specs")
+    h.add_argument("--format", choices=FORMATS, default="table")
+
+    sub.add_parser("keys", help="list the scenario keys with units, ranges and defaults")
+    sub.add_parser("presets", help="list the presets")
+    return parser
+
+
+def cmd_keys(args) -> str:
+    """Every scenario key, its allowed range and default."""
+    from .params import allowed
+
+    return "\n".join(f"{k:28s} {allowed(Scenario.param[k]):60s} default {Scenario.param[k].default!r}"
+                     f"\n{'':28s} {Scenario.param[k].doc}" for k in Scenario.keys())  # noqa: SIM118
+
+
+def cmd_presets(args) -> str:
+    """Preset names and descriptions."""
+    return "\n".join(f"{n:16s} {presets.describe(n)}" for n in presets.names())
+
+
+COMMANDS = {"waterfall": cmd_waterfall, "training": cmd_training, "throughput": cmd_throughput,
+            "hardware": cmd_hardware, "keys": cmd_keys, "presets": cmd_presets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        out = COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not bad input: still one line, never a traceback
+        print(f"internal error ({type(exc).__name__}): {exc}; please report it", file=sys.stderr)
+        return 1
+    with contextlib.suppress(BrokenPipeError):  # e.g. piped into head
+        print(out)
+    return 0

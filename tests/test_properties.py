@@ -1,0 +1,126 @@
+"""Property tests of the waterfall over the declared input bounds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import levers
+from levers import InputError, Scenario
+
+MODELS = ["llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "mixtral-8x7b", "llama-2-70b"]
+HARDWARE = ["h100", "b200", "mi300x", "mi355x", "h200", "a100", "tpu-v6e", "l40s"]
+
+scenarios = st.fixed_dictionaries({
+    "requests_per_day": st.floats(1, 1e8),
+    "system_prompt_tokens": st.integers(0, 20_000),
+    "user_tokens": st.integers(0, 20_000),
+    "output_tokens": st.integers(1, 4000),
+    "peak_to_average": st.floats(1, 20),
+    "utilization": st.floats(0.05, 1),
+    "cache_hit_rate": st.floats(0, 1),
+    "batching": st.sampled_from(["static", "continuous"]),
+    "route_share": st.floats(0, 1),
+    "route_policy": st.sampled_from(["cascade", "split"]),
+    "weights": st.sampled_from(["bf16", "fp8", "int4"]),
+    "kv_cache": st.sampled_from(["bf16", "fp8"]),
+    "big_model": st.sampled_from(MODELS),
+    "small_model": st.sampled_from(MODELS),
+    "baseline_hardware": st.sampled_from(HARDWARE),
+    "hardware": st.sampled_from(HARDWARE),
+    "consolidate": st.booleans(),
+    "mfu": st.floats(0.01, 1),
+    "mbu": st.floats(0.01, 1),
+    "max_batch": st.integers(1, 8192),
+    "static_longest_over_mean": st.floats(1, 10),
+})
+
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.filter_too_much])
+
+
+def build(values) -> Scenario | None:
+    """A scenario, or None when the models do not fit the hardware at all."""
+    s = Scenario.from_mapping(values)
+    try:
+        levers.waterfall(s)
+    except InputError as exc:
+        assert "does not fit" in exc.message
+        return None
+    return s
+
+
+@SETTINGS
+@given(scenarios)
+def test_product_of_multipliers_is_baseline_over_final(values):
+    s = build(values)
+    if s is None:
+        return
+    w = levers.waterfall(s)
+    product = math.prod(step.multiplier for step in w.steps)
+    assert product == pytest.approx(w.baseline_cost_per_day / w.final_cost_per_day, rel=1e-9)
+    assert w.total_multiplier == pytest.approx(product, rel=1e-9)
+
+
+@SETTINGS
+@given(scenarios, st.floats(0, 1), st.floats(0, 1))
+def test_cost_never_rises_with_cache_hit_rate(values, a, b):
+    lo, hi = sorted((a, b))
+    s_lo = build({**values, "cache_hit_rate": lo})
+    s_hi = build({**values, "cache_hit_rate": hi})
+    if s_lo is None or s_hi is None:
+        return
+    w_lo, w_hi = levers.waterfall(s_lo), levers.waterfall(s_hi)
+    for step_lo, step_hi in zip(w_lo.steps, w_hi.steps, strict=True):
+        assert step_hi.cost_per_day <= step_lo.cost_per_day * (1 + 1e-12), step_lo.lever
+
+
+@SETTINGS
+@given(scenarios)
+def test_every_lever_off_gives_multiplier_one(values):
+    s = build({**values, "off": ",".join(levers.LEVERS)})
+    if s is None:
+        return
+    w = levers.waterfall(s)
+    assert [step.multiplier for step in w.steps] == [1.0] * 6
+    assert len({step.cost_per_day for step in w.steps}) == 1
+
+
+@SETTINGS
+@given(scenarios)
+def test_levers_at_their_off_values_give_multiplier_one(values):
+    s = build({**values, "cache_hit_rate": 0, "batching": "static", "route_share": 0,
+               "weights": "bf16", "kv_cache": "bf16", "hardware": values["baseline_hardware"],
+               "consolidate": False})
+    if s is None:
+        return
+    assert [step.multiplier for step in levers.waterfall(s).steps] == [1.0] * 6
+
+
+def _finite(x):
+    return isinstance(x, bool) or not isinstance(x, float) or math.isfinite(x)
+
+
+@SETTINGS
+@given(scenarios, st.sampled_from([0.0, 1.0]), st.sampled_from([0.0, 1.0]))
+def test_outputs_are_finite_including_share_edges(values, hit, share):
+    s = build({**values, "cache_hit_rate": hit, "route_share": share})
+    if s is None:
+        return
+    for step in levers.waterfall(s).steps:
+        for key, value in vars(step).items():
+            if key != "details":
+                assert _finite(value), (key, value)
+        assert step.cost_per_day > 0 and step.gpus >= 1
+        assert step.usd_per_1m_input >= 0 and step.usd_per_1m_output >= 0
+        assert step.usd_per_1m_cached_input >= 0
+
+
+@pytest.mark.parametrize("name", levers.preset_names())
+def test_every_preset_computes(name):
+    w = levers.waterfall(levers.load_preset(name))
+    assert w.final_cost_per_day > 0
+    assert all(step.explanation for step in w.steps)

@@ -16,68 +16,28 @@ from param.parameterized import Undefined
 from .errors import InputError
 
 
-class _UnitMixin:
-    """Adds a ``unit`` slot to a parameter type (shown next to the value)."""
+def _with_unit(base: type, name: str, doc: str) -> type:
+    """A subclass of the parameter type ``base`` with a ``unit`` slot."""
 
-    __slots__ = ()
-
-    def _set_unit(self, unit):
+    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
+        base.__init__(self, default=default, **kwargs)
         self.unit = "" if unit is Undefined else unit
 
-
-class Quantity(_UnitMixin, param.Number):
-    """A real-valued input with a unit, e.g. ``[requests/day]``."""
-
-    __slots__ = ["unit"]
-    _slot_defaults = dict(param.Number._slot_defaults, unit="")
-
-    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
-        super().__init__(default=default, **kwargs)
-        self._set_unit(unit)
+    return type(name, (base,), {
+        "__slots__": ["unit"],
+        "_slot_defaults": dict(base._slot_defaults, unit=""),
+        "__init__": __init__,
+        "__doc__": doc,
+        "__module__": __name__,
+    })
 
 
-class Count(_UnitMixin, param.Integer):
-    """An integer input with a unit, e.g. ``[tokens]``."""
-
-    __slots__ = ["unit"]
-    _slot_defaults = dict(param.Integer._slot_defaults, unit="")
-
-    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
-        super().__init__(default=default, **kwargs)
-        self._set_unit(unit)
-
-
-class Choice(_UnitMixin, param.Selector):
-    """One of a fixed set of named options."""
-
-    __slots__ = ["unit"]
-    _slot_defaults = dict(param.Selector._slot_defaults, unit="")
-
-    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
-        super().__init__(default=default, **kwargs)
-        self._set_unit(unit)
-
-
-class Flag(_UnitMixin, param.Boolean):
-    """An on/off input."""
-
-    __slots__ = ["unit"]
-    _slot_defaults = dict(param.Boolean._slot_defaults, unit="")
-
-    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
-        super().__init__(default=default, **kwargs)
-        self._set_unit(unit)
-
-
-class Choices(_UnitMixin, param.ListSelector):
-    """Any subset of a fixed set of named options (comma-separated as text)."""
-
-    __slots__ = ["unit"]
-    _slot_defaults = dict(param.ListSelector._slot_defaults, unit="")
-
-    def __init__(self, default=Undefined, *, unit=Undefined, **kwargs):
-        super().__init__(default=default, **kwargs)
-        self._set_unit(unit)
+Quantity = _with_unit(param.Number, "Quantity", "A real-valued input with a unit, e.g. ``[requests/day]``.")
+Count = _with_unit(param.Integer, "Count", "An integer input with a unit, e.g. ``[tokens]``.")
+Choice = _with_unit(param.Selector, "Choice", "One of a fixed set of named options.")
+Flag = _with_unit(param.Boolean, "Flag", "An on/off input.")
+Choices = _with_unit(param.ListSelector, "Choices",
+                     "Any subset of a fixed set of named options (comma-separated as text).")
 
 
 def _fmt_num(x: float) -> str:
@@ -192,7 +152,7 @@ def parse_value(p: param.Parameter, name: str, value):
     return x
 
 
-class Ref(_UnitMixin, param.String):
+class Ref(param.String):
     """An id from a data catalog (accelerators or models), checked lazily.
 
     The catalog is read on first use, never at import time, so declaring a
@@ -205,5 +165,5 @@ class Ref(_UnitMixin, param.String):
 
     def __init__(self, default=Undefined, *, catalog=Undefined, unit=Undefined, **kwargs):
         super().__init__(default=default, **kwargs)
-        self._set_unit(unit)
+        self.unit = "" if unit is Undefined else unit
         self.catalog = None if catalog is Undefined else catalog

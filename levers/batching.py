@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .explain import money
-
 ID = "batching"
 
 
@@ -30,6 +28,5 @@ def explain(before, after, s) -> str:
     return (
         f"static batches kept each slot until the longest reply ({s.static_longest_over_mean:g}× "
         f"the mean) and reserved KV for it: batch {b0.batch}; continuous batching with chunked "
-        f"prefill runs batch {b1.batch} and overlaps prefill with decode; {before.gpus} → "
-        f"{after.gpus} GPUs, {money(before.cost_per_day)} → {money(after.cost_per_day)}/day"
+        f"prefill runs batch {b1.batch} and overlaps prefill with decode"
     )

@@ -23,3 +23,8 @@ def times(m: float) -> str:
     if m >= 1:
         return f"÷{m:.2g}" if m < 10 else f"÷{m:.0f}"
     return f"×{1 / m:.2g}"
+
+
+def gpus(n: int) -> str:
+    """"1 GPU", "5 GPUs"."""
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import specs
-from .explain import money
+from .explain import gpus
 
 ID = "hardware"
 
@@ -43,7 +43,5 @@ def explain(before, after, s) -> str:
         f"the price (${usd0:.2f} → ${usd1:.2f}/GPU-hour)"
     ]
     if s.consolidate and len(after.fleets) > 1:
-        parts.append(f"one shared pool: {after.separate_gpus} → {after.gpus} GPUs")
-    parts.append(f"{before.gpus} → {after.gpus} GPUs, {money(before.cost_per_day)} → "
-                 f"{money(after.cost_per_day)}/day")
+        parts.append(f"one shared pool: {after.separate_gpus} → {gpus(after.gpus)}")
     return "; ".join(parts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .explain import money, pct, tokens
+from .explain import pct, tokens
 
 ID = "prefix_caching"
 
@@ -26,7 +26,5 @@ def explain(before, after, s) -> str:
     was = big.share_prefill
     return (
         f"{pct(s.cache_hit_rate)} of {tokens(prompt)} prompt tokens cached: prefill work per "
-        f"request down {pct(s.cache_hit_rate)}, and prefill was {pct(was)} of accelerator time; "
-        f"{before.gpus} → {after.gpus} GPUs, {money(before.cost_per_day)} → "
-        f"{money(after.cost_per_day)}/day"
+        f"request down {pct(s.cache_hit_rate)}, and prefill was {pct(was)} of accelerator time"
     )

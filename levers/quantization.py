@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .explain import money
 from .perf import BYTES_PER_PARAM
 
 ID = "quantization"
@@ -32,7 +31,5 @@ def explain(before, after, s) -> str:
         f"{name}: {s.weights.upper()} weights ({b0.weight_GB:.0f} → {b1.weight_GB:.0f} GB, "
         f"{ratio:.1f}× fewer bytes per decode step), {s.kv_cache.upper()} KV "
         f"({b0.kv_bytes_per_token / 1024:.0f} → {b1.kv_bytes_per_token / 1024:.0f} KiB/token), "
-        f"matmuls in {b1.compute_format.upper()}; batch {b0.batch} → {b1.batch}; "
-        f"{before.gpus} → {after.gpus} GPUs, {money(before.cost_per_day)} → "
-        f"{money(after.cost_per_day)}/day"
+        f"matmuls in {b1.compute_format.upper()}; batch {b0.batch} → {b1.batch}"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .explain import money, pct
+from .explain import pct
 
 ID = "routing"
 
@@ -35,5 +35,4 @@ def explain(before, after, s) -> str:
     else:
         head = (f"split: {pct(s.route_share)} of requests go to {small.model}, "
                 f"{pct(1 - s.route_share)} to {s.big_model}")
-    return (f"{head}{ratio}; {before.gpus} → {after.gpus} GPUs, "
-            f"{money(before.cost_per_day)} → {money(after.cost_per_day)}/day")
+    return f"{head}{ratio}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import batching, hardware, prefix_caching, quantization, routing
-from .explain import money, times
+from .explain import gpus, money, times
 from .fleet import Config, Outcome, evaluate
 from .scenario import LEVER_TITLES, LEVERS, Scenario, check_consistency
 
@@ -224,15 +224,17 @@ def waterfall(s: Scenario) -> Waterfall:
         if on:
             cfg = mod.apply(cfg, s)
         cur = outcome(cfg)
+        fleet = f"{prev.gpus} → {gpus(cur.gpus)}"
         if not on:
             mult, text = 1.0, "switched off: no change"
         elif illustrative:
             mult = getattr(s, f"mult_{lever}")
-            text = f"illustrative: {times(mult)} set by hand. Modeled for these settings: " + (
-                mod.explain(prev, cur, s))
+            text = (f"illustrative: {times(mult)} set by hand. Modeled for these settings: "
+                    f"{mod.explain(prev, cur, s)}; {fleet}")
         else:
             mult = prev.cost_per_day / cur.cost_per_day
-            text = mod.explain(prev, cur, s)
+            text = (f"{mod.explain(prev, cur, s)}; {fleet}, {money(prev.cost_per_day)} → "
+                    f"{money(cur.cost_per_day)}/day")
         cost = cost / mult
         steps.append(_step(lever, on, mult, cost, cur, s, text))
         prev = cur

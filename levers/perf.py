@@ -124,6 +124,10 @@ class ReplicaPerf:
         Memory picture [GB, GB, B/token].
     compute_format
         Format the matmuls run in.
+    t_mem_s, t_cmp_s, t_comm_s
+        A decode step's bandwidth time, compute time and all-reduce time [s].
+    weights_read_GB, resident_tokens, context_tokens, batch_by_memory, memory_GB
+        Intermediate figures of the derivation, kept so it can be shown.
     """
 
     tp: int
@@ -144,6 +148,14 @@ class ReplicaPerf:
     kv_budget_GB: float
     kv_bytes_per_token: float
     compute_format: str
+    t_mem_s: float = 0.0
+    t_cmp_s: float = 0.0
+    t_comm_s: float = 0.0
+    weights_read_GB: float = 0.0
+    resident_tokens: float = 0.0
+    context_tokens: float = 0.0
+    batch_by_memory: int = 0
+    memory_GB: float = 0.0
 
 
 def replica(
@@ -215,7 +227,8 @@ def replica(
     ctx = p + (o * r if static else o) / 2
     eff_bw = bw * engine.mbu
     eff_peak = peak * engine.mfu
-    t_mem = (model.weight_bytes_read(batch, BYTES_PER_PARAM[weights]) + batch * ctx * kv) / eff_bw
+    w_read = model.weight_bytes_read(batch, BYTES_PER_PARAM[weights])
+    t_mem = (w_read + batch * ctx * kv) / eff_bw
     t_cmp = batch * (2 * active + model.attention_flops_per_token(ctx)) / eff_peak
     comm = t_comm(model, hw, tp, batch)
     step = max(t_mem, t_cmp) + comm
@@ -261,6 +274,14 @@ def replica(
         kv_budget_GB=budget / 1e9,
         kv_bytes_per_token=kv,
         compute_format=fmt,
+        t_mem_s=t_mem,
+        t_cmp_s=t_cmp,
+        t_comm_s=comm,
+        weights_read_GB=w_read / 1e9,
+        resident_tokens=resident,
+        context_tokens=ctx,
+        batch_by_memory=b_mem,
+        memory_GB=mem / 1e9,
     )
 
 

@@ -155,6 +155,14 @@ def _details(o: Outcome) -> dict:
                 "share_prefill": f.perf.share_prefill,
                 "share_cached": f.perf.share_cached,
                 "share_decode": f.perf.share_decode,
+                "t_mem_ms": f.perf.t_mem_s * 1e3,
+                "t_cmp_ms": f.perf.t_cmp_s * 1e3,
+                "t_comm_ms": f.perf.t_comm_s * 1e3,
+                "weights_read_GB": f.perf.weights_read_GB,
+                "resident_tokens": f.perf.resident_tokens,
+                "context_tokens": f.perf.context_tokens,
+                "batch_by_memory": f.perf.batch_by_memory,
+                "memory_GB": f.perf.memory_GB,
             }
             for f in o.fleets
         ],

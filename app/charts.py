@@ -1,0 +1,244 @@
+"""Bokeh figures: the cost waterfall and the training bars.
+
+Each figure is built once; updates replace its ColumnDataSource's ``data``.
+The data columns are the engine's numbers as they come, plus text for
+labels; the bars' ends are the engine's costs before and after each step.
+"""
+
+from __future__ import annotations
+
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    DataRange1d,
+    FactorRange,
+    Grid,
+    HoverTool,
+    LabelSet,
+    NumeralTickFormatter,
+)
+from bokeh.plotting import figure
+
+from levers.explain import money, times
+from levers.waterfall import Waterfall
+
+#: Colours that read on light and dark backgrounds.
+COLORS = {
+    "baseline": "#6b7a8f",
+    "saving": "#2a9d8f",
+    "rise": "#e76f51",
+    "off": "#adb5bd",
+    "final": "#2b6cb0",
+}
+SHORT = {
+    "baseline": "Baseline",
+    "prefix_caching": "Prefix cache",
+    "batching": "Batching",
+    "routing": "Routing",
+    "quantization": "Quantize",
+    "hardware": "Hardware",
+    "final": "Final",
+}
+YAXES = {
+    "usd_per_day": ("Cost [$/day]", "$0,0"),
+    "usd_per_1m_tokens": ("Cost [$ per 1M tokens]", "$0,0.00"),
+}
+
+TOOLTIP = """
+<div style="max-width: 280px; white-space: normal; font-size: 12px; line-height: 1.35">
+  <div style="font-weight: 700">@title</div>
+  <div>@label_flat</div>
+  <div style="margin-top: 4px">@explanation</div>
+</div>
+"""
+
+WATERFALL_COLUMNS = (
+    "x", "lever", "title", "on", "cost_per_day", "usd_per_1m_tokens", "multiplier", "top",
+    "bottom", "label_y", "label", "label_flat", "explanation", "color",
+)
+
+
+def _price(x: float) -> str:
+    return f"${x:,.2f}" if x < 100 else money(x)
+
+
+def waterfall_data(w: Waterfall, yaxis: str = "usd_per_day") -> dict[str, list]:
+    """Columns for the waterfall's ColumnDataSource: baseline, the levers, final.
+
+    ``cost_per_day`` and ``multiplier`` are the engine's; ``top``/``bottom``
+    are the step's value before and after it on the chosen axis.
+    """
+    per_day = yaxis == "usd_per_day"
+    steps = list(w.steps)
+    vals = [st.cost_per_day if per_day else st.usd_per_1m_tokens for st in steps]
+    cols: dict[str, list] = {k: [] for k in WATERFALL_COLUMNS}
+
+    def add(lever, title, on, cost, per_1m, mult, top, bottom, text_lines, expl, color):
+        cols["x"].append(SHORT[lever])
+        cols["lever"].append(lever)
+        cols["title"].append(title)
+        cols["on"].append(on)
+        cols["cost_per_day"].append(cost)
+        cols["usd_per_1m_tokens"].append(per_1m)
+        cols["multiplier"].append(mult)
+        cols["top"].append(top)
+        cols["bottom"].append(bottom)
+        cols["label_y"].append(max(top, bottom))
+        cols["label"].append("\n".join(text_lines))
+        cols["label_flat"].append(" · ".join(text_lines))
+        cols["explanation"].append(expl)
+        cols["color"].append(color)
+
+    fmt = money if per_day else _price
+    for i, st in enumerate(steps):
+        if st.lever == "baseline":
+            add("baseline", st.title, True, st.cost_per_day, st.usd_per_1m_tokens, st.multiplier,
+                vals[i], 0.0, [fmt(vals[i])], st.explanation, COLORS["baseline"])
+            continue
+        if not st.on:
+            color, tag = COLORS["off"], "off"
+        else:
+            color = COLORS["saving"] if st.multiplier >= 1 else COLORS["rise"]
+            tag = times(st.multiplier)
+        add(st.lever, st.title, st.on, st.cost_per_day, st.usd_per_1m_tokens, st.multiplier,
+            vals[i - 1], vals[i], [fmt(vals[i]), tag], st.explanation, color)
+    last = steps[-1]
+    add("final", "Final cost", True, w.final_cost_per_day, last.usd_per_1m_tokens,
+        w.total_multiplier, vals[-1], 0.0, [fmt(vals[-1]), times(w.total_multiplier)],
+        f"{times(w.total_multiplier)} overall: {money(w.baseline_cost_per_day)}/day → "
+        f"{money(w.final_cost_per_day)}/day", COLORS["final"])
+    return cols
+
+
+def waterfall_figure(data: dict[str, list], yaxis: str = "usd_per_day"):
+    """The waterfall figure and its ColumnDataSource (named ``waterfall``)."""
+    source = ColumnDataSource(data=data, name="waterfall")
+    fig = figure(
+        x_range=FactorRange(factors=list(data["x"])),
+        y_range=DataRange1d(start=0, range_padding=0.24, only_visible=True),
+        height=340,
+        sizing_mode="stretch_width",
+        toolbar_location=None,
+        tools="",
+        name="waterfall_figure",
+        min_border_left=8,
+        min_border_right=8,
+    )
+    bars = fig.vbar(x="x", top="top", bottom="bottom", width=0.72, source=source,
+                    fill_color="color", line_color="color", line_width=2)
+    fig.add_tools(HoverTool(renderers=[bars], tooltips=TOOLTIP))
+    labels = LabelSet(x="x", y="label_y", text="label", source=source, y_offset=3,
+                      text_align="center", text_baseline="bottom", text_font_size="11px",
+                      name="waterfall_labels")
+    fig.add_layout(labels)
+    # Narrow (phone, small iframe): slanted category names and smaller bar labels.
+    adapt(fig, narrow=True)
+    fig.xgrid.grid_line_color = None
+    fig.xaxis.major_label_text_font_size = "11px"
+    fig.yaxis.formatter = NumeralTickFormatter(format=YAXES[yaxis][1])
+    fig.yaxis.axis_label = YAXES[yaxis][0]
+    fig.background_fill_color = None
+    fig.border_fill_color = None
+    fig.outline_line_color = None
+    return fig, source
+
+
+#: Runs in the browser whenever the plot is laid out (and when the system theme
+#: changes): text and grid colours for the page's theme (``?theme=`` or the
+#: system's), and, for ``narrow`` plots under 520 px, slanted category names.
+#: Client-side, so it works the same under ``panel serve`` and in Pyodide.
+ADAPT_JS = """
+const plot = cb_obj;
+const q = new URL(window.location.href).searchParams.get('theme');
+const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+const dark = q === 'dark' || (q !== 'light' && q !== 'default' && mq != null && mq.matches);
+const text = dark ? '#e9ecef' : '#343a40';
+const grid = dark ? '#3a3f44' : '#e3e6ea';
+for (const ax of axes) {
+  ax.major_label_text_color = text; ax.axis_label_text_color = text;
+  ax.axis_line_color = grid; ax.major_tick_line_color = grid;
+}
+for (const g of grids) { if (g.grid_line_color != null) { g.grid_line_color = grid; } }
+for (const l of labels) { l.text_color = text; }
+if (plot.title != null) { plot.title.text_color = text; }
+if (narrow) {
+  const small = plot.inner_width < 520;
+  axes[0].major_label_orientation = small ? 0.8 : 'horizontal';
+  for (const l of labels) { l.text_font_size = small ? '9px' : '11px'; }
+}
+if (mq != null && !plot.__cl_theme_listener) {
+  plot.__cl_theme_listener = true;
+  mq.addEventListener('change', () => plot.properties.inner_width.change.emit());
+}
+"""
+
+
+def adapt(fig, narrow: bool = False) -> None:
+    """Attach :data:`ADAPT_JS` to ``fig`` (theme colours; narrow layout if ``narrow``)."""
+    axes = [*fig.below, *fig.left]
+    grids = [r for r in fig.center if isinstance(r, Grid)]
+    labels = [r for r in fig.center if isinstance(r, LabelSet)]
+    fig.js_on_change("inner_width", CustomJS(
+        args=dict(axes=axes, grids=grids, labels=labels, narrow=narrow), code=ADAPT_JS))
+
+
+def set_yaxis(fig, yaxis: str) -> None:
+    """Label and format the y axis for ``yaxis``."""
+    fig.yaxis.axis_label = YAXES[yaxis][0]
+    fig.yaxis.formatter.format = YAXES[yaxis][1]
+
+
+# ---- training ------------------------------------------------------------
+TRAINING_COLUMNS = ("hardware", "name", "days", "cost_usd", "fastest", "cheapest",
+                    "cost_label", "days_label", "cost_color", "days_color")
+
+
+def training_data(rows) -> dict[str, list]:
+    """Columns for the training bars, straight from the engine's rows."""
+    cols: dict[str, list] = {k: [] for k in TRAINING_COLUMNS}
+    for r in rows:
+        cols["hardware"].append(r.hardware)
+        cols["name"].append(r.hardware)
+        cols["days"].append(r.days)
+        cols["cost_usd"].append(r.cost_usd)
+        cols["fastest"].append(r.fastest)
+        cols["cheapest"].append(r.cheapest)
+        cols["cost_label"].append(money(r.cost_usd) + ("  cheapest" if r.cheapest else ""))
+        cols["days_label"].append(f"{r.days:,.1f} d" + ("  fastest" if r.fastest else ""))
+        cols["cost_color"].append(COLORS["saving"] if r.cheapest else COLORS["final"])
+        cols["days_color"].append(COLORS["saving"] if r.fastest else COLORS["baseline"])
+    return cols
+
+
+def training_figures(data: dict[str, list]):
+    """Two horizontal bar charts (cost, time) sharing one source."""
+    source = ColumnDataSource(data=data, name="training_bars")
+    figs = []
+    for col, label, fmt, title in (
+        ("cost_usd", "cost_label", "$0.0a", "Training cost [$]"),
+        ("days", "days_label", "0,0", "Training time [days]"),
+    ):
+        fig = figure(
+            y_range=FactorRange(factors=list(reversed(data["name"]))),
+            x_range=DataRange1d(start=0, range_padding=0.45),
+            height=34 + 26 * len(data["name"]),
+            sizing_mode="stretch_width",
+            toolbar_location=None,
+            tools="",
+            title=title,
+            min_border_left=8,
+            min_border_right=8,
+        )
+        fig.hbar(y="name", right=col, height=0.7, source=source,
+                 fill_color=col.replace("_usd", "") + "_color", line_color=None)
+        fig.add_layout(LabelSet(x=col, y="name", text=label, source=source, x_offset=4,
+                                text_baseline="middle", text_font_size="10px"))
+        fig.ygrid.grid_line_color = None
+        fig.xaxis.formatter = NumeralTickFormatter(format=fmt)
+        fig.xaxis.ticker.desired_num_ticks = 4
+        fig.background_fill_color = None
+        fig.border_fill_color = None
+        fig.outline_line_color = None
+        adapt(fig)
+        figs.append(fig)
+    return figs, source

@@ -1,0 +1,724 @@
+"""Cost Levers: the calculator UI.
+
+Serve with ``panel serve app/main.py`` (from the repository root, with the
+package installed: ``pip install -e '.[app]'``); ``build.py`` compiles this
+file unchanged for Pyodide. Importing the module builds nothing: the app is
+created only when served.
+
+All numbers come from :mod:`levers`; this module lays out widgets, wires them
+to a :class:`levers.Scenario` and formats the engine's results.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models.widgets.tables import NumberFormatter
+from panel.theme import Native
+
+import levers
+from app import render
+from app.charts import (
+    set_yaxis,
+    training_data,
+    training_figures,
+    waterfall_data,
+    waterfall_figure,
+)
+from app.theme import APP_CSS, TABLE_CSS, TABS_CSS, AutoNative, body_css
+from app.urlstate import (
+    VIEW_DEFAULTS,
+    Notice,
+    base_scenario,
+    build_query,
+    parse_query,
+    requested_theme,
+    training_defaults,
+    with_embed,
+    without_embed,
+)
+from levers import presets, specs
+from levers.errors import InputError
+from levers.params import parse_value
+from levers.scenario import LEVER_TITLES, LEVERS, Scenario
+from levers.training import TrainingInputs
+
+log = logging.getLogger(__name__)
+
+pn.extension("tabulator", notifications=False)
+
+TITLE = "Cost Levers"
+
+#: How each input is shown. Soft ranges are the slider's initial span; the
+#: engine's bounds (read from the declarations) stay the hard limits.
+CONTROLS: dict[str, dict] = {
+    "requests_per_day": dict(kind="input", fmt="0,0", label="Requests per day"),
+    "system_prompt_tokens": dict(kind="editable", soft=(0, 16_000), step=100, label="System prompt"),
+    "user_tokens": dict(kind="editable", soft=(0, 16_000), step=100, label="User turn"),
+    "output_tokens": dict(kind="editable", soft=(1, 2000), step=10, label="Output tokens"),
+    "peak_to_average": dict(kind="editable", soft=(1, 5), label="Peak-to-average load"),
+    "utilization": dict(kind="slider", pct=True, label="Utilization at peak"),
+    "big_model": dict(kind="select", label="Large model"),
+    "big_params_B": dict(kind="input", label="Large model size"),
+    "small_model": dict(kind="select", label="Small model"),
+    "small_params_B": dict(kind="input", label="Small model size"),
+    "baseline_hardware": dict(kind="select", label="Baseline accelerator"),
+    "baseline_cost_per_day": dict(kind="input", label="Baseline bill (illustrative)"),
+    "cache_hit_rate": dict(kind="slider", pct=True, label="Cache hit rate"),
+    "batching": dict(kind="radio", label="Batching"),
+    "static_longest_over_mean": dict(kind="editable", soft=(1, 4), label="Static batch: longest / mean reply"),
+    "route_share": dict(kind="slider", pct=True, label="Share to the small model"),
+    "route_policy": dict(kind="radio", label="Routing policy"),
+    "weights": dict(kind="radio", label="Weights"),
+    "kv_cache": dict(kind="radio", label="KV cache"),
+    "hardware": dict(kind="select", label="Accelerator"),
+    "consolidate": dict(kind="check", label="Consolidate both models on one GPU pool"),
+    "usd_per_gpu_hour": dict(kind="input", label="Price override"),
+    "baseline_usd_per_gpu_hour": dict(kind="input", label="Baseline price override"),
+    "mfu": dict(kind="slider", pct=True, label="Engine MFU (prefill)"),
+    "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
+    "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
+    "max_batch": dict(kind="editable", soft=(1, 1024), step=1, label="Max batch"),
+    "ttft_slo_low_ms": dict(kind="input", label="TTFT band low"),
+    "ttft_slo_high_ms": dict(kind="input", label="TTFT band high"),
+    "tpot_slo_low_ms": dict(kind="input", label="TPOT band low"),
+    "tpot_slo_high_ms": dict(kind="input", label="TPOT band high"),
+    **{f"mult_{lv}": dict(kind="editable", soft=(1, 5), label="Multiplier (illustrative, ÷)")
+       for lv in LEVERS},
+}
+
+#: Each lever card's own controls, in the lesson's order.
+LEVER_CONTROLS = {
+    "prefix_caching": ["cache_hit_rate"],
+    "batching": ["batching"],
+    "routing": ["route_share", "route_policy"],
+    "quantization": ["weights", "kv_cache"],
+    "hardware": ["hardware", "consolidate", "usd_per_gpu_hour"],
+}
+MODELS = ["big_model", "big_params_B", "small_model", "small_params_B", "baseline_hardware"]
+TRAIN_CONTROLS = {
+    "params": dict(kind="editable", soft=(1e9, 1e12), step=1e9, fmt="0.[0]a", label="Model parameters N"),
+    "tokens": dict(kind="editable", soft=(1e11, 3e13), step=1e11, fmt="0.[0]a", label="Training tokens D"),
+    "mfu": dict(kind="slider", pct=True, label="Training MFU"),
+    "gpus": dict(kind="editable", soft=(8, 16_384), step=8, label="Accelerators G"),
+}
+TABLE_TITLES = {
+    "hardware": "Id", "name": "Accelerator", "days": "Days", "gpu_hours": "GPU-hours",
+    "cost_usd": "Cost", "energy_mwh": "Energy [MWh]", "energy_is_estimate": "TDP est.",
+    "usd_per_gpu_hour": "$/GPU-hour ✎", "bf16_dense_TFLOPS": "BF16 TFLOP/s", "tdp_W": "TDP [W]",
+    "fastest": "Fastest", "cheapest": "Cheapest",
+}
+#: Column order shown (the data keeps every TrainingRow field).
+TABLE_ORDER = ("name", "usd_per_gpu_hour", "days", "cost_usd", "fastest", "cheapest", "energy_mwh",
+               "energy_is_estimate", "gpu_hours", "bf16_dense_TFLOPS", "tdp_W", "hardware")
+TABS = ("serving", "hardware", "formulas")
+
+COPY_LINK_JS = """
+const u = new URL(window.location.href);
+u.searchParams.delete('embed');
+const text = u.toString();
+const done = () => { btn.label = 'Link copied'; setTimeout(() => { btn.label = 'Copy share link'; }, 1500); };
+if (navigator.clipboard && window.isSecureContext) {
+  navigator.clipboard.writeText(text).then(done, () => {});
+}
+"""
+
+THEME_JS = """
+const u = new URL(window.location.href);
+const current = u.searchParams.get('theme') || 'auto';
+if (current === cb_obj.value || (current === 'default' && cb_obj.value === 'light')) { return; }
+if (cb_obj.value === 'auto') { u.searchParams.delete('theme'); } else { u.searchParams.set('theme', cb_obj.value); }
+window.location.assign(u.toString());
+"""
+
+
+def _label(key: str, p, spec: dict) -> str:
+    text = spec.get("label") or key.replace("_", " ").capitalize()
+    unit = getattr(p, "unit", "")
+    if unit and not spec.get("pct") and unit not in ("x",):
+        text += f" [{unit}]"
+    return text
+
+
+def make_widget(key: str, p, value, spec: dict):
+    """A widget for parameter ``p`` (engine declaration), labelled and bounded."""
+    kind = spec.get("kind", "input")
+    label = _label(key, p, spec)
+    lo, hi = p.bounds if getattr(p, "bounds", None) else (None, None)
+    doc = (p.doc or "").strip()
+    common = dict(label=label, sizing_mode="stretch_width", css_classes=[f"ctl-{key}"])
+    is_int = isinstance(p, param.Integer)
+    if kind == "select":
+        options = list(p.catalog()) if hasattr(p, "catalog") and p.catalog else list(p.objects)
+        return _new(pn.widgets.Select, doc, value=value, options=options, **common)
+    if kind == "radio":
+        return _new(pn.widgets.RadioButtonGroup, doc, value=value, options=list(p.objects),
+                    color="primary", variant="outline", **common)
+    if kind == "check":
+        return _new(pn.widgets.Checkbox, doc, value=value, **common)
+    step = spec.get("step") or getattr(p, "step", None) or (1 if is_int else 0.01)
+    if kind == "slider":
+        cls = pn.widgets.IntSlider if is_int else pn.widgets.FloatSlider
+        kw = dict(format="0%") if spec.get("pct") else {}
+        return _new(cls, doc, value=value, start=lo, end=hi, step=step, **kw, **common)
+    if kind == "editable":
+        s_lo, s_hi = spec.get("soft", (lo, hi))
+        cls = pn.widgets.EditableIntSlider if is_int else pn.widgets.EditableFloatSlider
+        kw = dict(format=spec["fmt"]) if spec.get("fmt") else {}
+        return _new(cls, doc, value=value, start=min(s_lo, value), end=max(s_hi, value), step=step,
+                    fixed_start=lo, fixed_end=hi, **kw, **common)
+    cls = pn.widgets.IntInput if is_int else pn.widgets.FloatInput
+    kw = dict(format=spec["fmt"]) if spec.get("fmt") else {}
+    return _new(cls, doc, value=value, start=lo, end=hi, step=step, **kw, **common)
+
+
+def _new(cls, doc: str, **kw):
+    """``cls(**kw)``, with ``doc`` as the hover description where the widget has one."""
+    if doc and "description" in cls.param:
+        kw["description"] = doc
+    return cls(**kw)
+
+
+def labelled(w):
+    """``w`` with a visible label above it (button groups show none of their own)."""
+    if isinstance(w, pn.widgets.RadioButtonGroup):
+        return pn.Column(pn.pane.HTML(f'<label class="cl-label">{render.esc(w.label)}</label>',
+                                      stylesheets=[APP_CSS], margin=(5, 10, 0, 10)),
+                         w, sizing_mode="stretch_width", margin=0)
+    return w
+
+
+def set_widget(w, value) -> None:
+    """Show ``value`` in ``w``, widening an editable slider's span if needed."""
+    if isinstance(w, pn.widgets.EditableFloatSlider | pn.widgets.EditableIntSlider):
+        if value < w.start:
+            w.start = value
+        if value > w.end:
+            w.end = value
+    w.value = value
+
+
+class Calculator(pn.viewable.Viewer):
+    """The whole calculator: one scenario, its widgets, charts and URL state.
+
+    Parameters
+    ----------
+    search
+        The URL query to start from (``"?preset=lesson&..."``); read from
+        ``location`` when not given.
+    location
+        ``pn.state.location`` when served: its ``search`` is written with the
+        non-default keys on every change, and read when it changes from
+        outside (Pyodide syncs it after the first render).
+    """
+
+    preset = param.String(default="", doc="preset the scenario started from ('' = engine defaults)")
+    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"], objects=["usd_per_day", "usd_per_1m_tokens"])
+    embed = param.Boolean(default=False)
+    theme = param.Selector(default="auto", objects=["auto", "light", "dark"])
+    tab = param.Selector(default="serving", objects=list(TABS))
+    formula_step = param.Selector(default="hardware", objects=["baseline", *LEVERS])
+    query = param.String(default="", doc="the URL query for the current state")
+    url_notices = param.List(default=[], doc="keys the URL asked for that were not applied")
+    error_notices = param.List(default=[], doc="changes the engine refused (reverted)")
+
+    def __init__(self, search: str | None = None, location=None, **params):
+        super().__init__(**params)
+        self._location = location
+        self.scenario = Scenario()
+        self.training = TrainingInputs()
+        self.prices: dict[str, float] = {}
+        self.wf = levers.waterfall(self.scenario)
+        self.rows = levers.training_table(**training_defaults())
+        self._last_good = self.scenario.values()
+        self._applying = False
+        self._build()
+        if search is None:
+            search = location.search if location is not None else ""
+        self.apply_query(search)
+        if location is not None:
+            location.param.watch(self._on_location, "search")
+
+    # ------------------------------------------------------------------ build
+    def _build(self) -> None:
+        s = self.scenario
+        self.widgets: dict[str, pn.widgets.Widget] = {}
+        keys = Scenario.keys()
+        for key in keys:
+            if key in ("mode", "off"):
+                continue
+            p = Scenario.param[key]
+            w = make_widget(key, p, getattr(s, key), CONTROLS.get(key, {}))
+            w.param.watch(lambda e, k=key: self._widget_changed(k, e), "value")
+            self.widgets[key] = w
+        self.views = {k: labelled(w) for k, w in self.widgets.items()}
+        self.mode_w = pn.widgets.RadioButtonGroup(
+            label="Mode", options={"Illustrative": "illustrative", "Modeled": "modeled"},
+            value=s.mode, color="primary", variant="outline", css_classes=["ctl-mode"],
+            description=Scenario.param.mode.doc, sizing_mode="stretch_width")
+        self.mode_w.param.watch(lambda e: self._widget_changed("mode", e), "value")
+        self.on_w = {}
+        for lv in LEVERS:
+            w = pn.widgets.Checkbox(label="Lever on", value=lv not in s.off,
+                                    css_classes=[f"ctl-on-{lv}"])
+            w.param.watch(lambda e, lv=lv: self._toggle_lever(lv, e.new), "value")
+            self.on_w[lv] = w
+        self.scenario.param.watch(self._on_scenario, Scenario.keys())
+
+        # ---- header
+        options = {"Engine defaults": ""}
+        options.update({name: name for name in presets.names()})
+        self.preset_w = pn.widgets.Select(
+            label="Preset", options=options, value="", width=190, css_classes=["ctl-preset"],
+            description="\n".join(f"{n}: {presets.describe(n)}" for n in presets.names()))
+        self.preset_w.param.watch(self._preset_selected, "value")
+        self.preset_desc = pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+                                        margin=(0, 10))
+        self.share_b = pn.widgets.Button(label="Copy share link", color="primary",
+                                         css_classes=["ctl-share"], align="end")
+        self.share_b.js_on_click(args={"btn": self.share_b}, code=COPY_LINK_JS)
+        self.share_b.on_click(lambda e: self._show_share(snippet=False))
+        self.embed_b = pn.widgets.Button(label="Embed", css_classes=["ctl-embed"], align="end")
+        self.embed_b.on_click(lambda e: self._show_share(snippet=True))
+        self.reset_b = pn.widgets.Button(label="Reset", css_classes=["ctl-reset"], align="end")
+        self.reset_b.on_click(lambda e: self.reset())
+        self.theme_w = pn.widgets.Select(label="Theme", options={"Auto": "auto", "Light": "light",
+                                                                 "Dark": "dark"},
+                                         value="auto", width=100, css_classes=["ctl-theme"])
+        self.theme_w.jscallback(value=THEME_JS)
+        self.title = pn.pane.HTML(
+            f'<div class="cl-title">{render.esc(TITLE)}</div>'
+            '<div class="cl-sub">Five levers on the cost of serving an LLM, from the baseline bill '
+            "to the final one.</div>",
+            stylesheets=[APP_CSS], margin=(8, 10), sizing_mode="stretch_width", min_width=0)
+        self.share_box = pn.pane.HTML("", stylesheets=[APP_CSS], visible=False,
+                                      sizing_mode="stretch_width", css_classes=["cl-sharebox"])
+        self.notice = pn.pane.HTML("", stylesheets=[APP_CSS], visible=False,
+                                   sizing_mode="stretch_width", css_classes=["cl-notices"])
+        self.dismiss_b = pn.widgets.Button(label="Dismiss", visible=False, css_classes=["ctl-dismiss"],
+                                           variant="outline", width=90)
+        self.dismiss_b.on_click(lambda e: self._dismiss())
+        mode_box = pn.Column(labelled(self.mode_w), width=220, margin=0)
+        header = pn.FlexBox(
+            self.title,
+            pn.FlexBox(self.preset_w, mode_box, self.theme_w, align_items="flex-end",
+                       sizing_mode="stretch_width", margin=0),
+            pn.FlexBox(self.share_b, self.embed_b, self.reset_b, sizing_mode="stretch_width",
+                       margin=0),
+            sizing_mode="stretch_width", css_classes=["cl-header"],
+        )
+        self.header = header
+
+        # ---- serving tab
+        self.headline = pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+                                     css_classes=["cl-headline"])
+        self.fig, self.source = waterfall_figure(waterfall_data(self.wf, self.yaxis), self.yaxis)
+        self.chart = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width", height=340,
+                                   css_classes=["cl-waterfall"])
+        self.yaxis_w = pn.widgets.RadioButtonGroup(
+            label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens"},
+            value=self.yaxis, color="primary", variant="outline", css_classes=["ctl-yaxis"])
+        self.yaxis_w.param.watch(lambda e: setattr(self, "yaxis", e.new), "value")
+        self.summaries = {lv: pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+                                           css_classes=[f"cl-summary-{lv}"], margin=(5, 10))
+                          for lv in LEVERS}
+
+        def card(title, *objs, collapsed=False, css="", basis="230px"):
+            return pn.Card(*objs, title=title, collapsed=collapsed, sizing_mode="stretch_width",
+                           styles={"flex": f"1 1 {basis}"}, min_width=0, margin=(5, 5),
+                           css_classes=[css] if css else [])
+
+        def group(title, keys, *extra):
+            head = pn.pane.HTML(f'<div class="cl-group">{render.esc(title)}</div>',
+                                stylesheets=[APP_CSS], margin=(6, 10, 0, 10), sizing_mode="stretch_width")
+            return pn.Column(head, *extra, *(W[k] for k in keys), sizing_mode="stretch_width",
+                             styles={"flex": "1 1 260px"}, min_width=0, margin=0)
+
+        def groups(*cols):
+            return pn.FlexBox(*cols, sizing_mode="stretch_width", margin=0, gap="0 12px")
+
+        W = self.views
+        self.lever_cards = {}
+        for i, lv in enumerate(LEVERS, 1):
+            self.lever_cards[lv] = card(
+                f"{i}. {LEVER_TITLES[lv]}", self.summaries[lv], self.on_w[lv],
+                W[f"mult_{lv}"], *(W[k] for k in LEVER_CONTROLS[lv]), css=f"cl-card-{lv}")
+        self.illustrative_note = pn.pane.HTML(
+            '<div class="cl-expl">Illustrative mode: each lever divides the bill by its hand-set '
+            "multiplier; the controls still size the GPUs, latency and energy.</div>",
+            stylesheets=[APP_CSS], sizing_mode="stretch_width")
+        workload = card("Workload", self.illustrative_note, groups(
+            group("Traffic", ["requests_per_day", "peak_to_average"], W["baseline_cost_per_day"]),
+            group("Prompt and reply", ["system_prompt_tokens", "user_tokens", "output_tokens"]),
+            group("Models and baseline fleet", MODELS),
+        ), css="cl-card-workload", basis="100%")
+        self.advanced = card("Advanced: engine, SLO bands, utilization", groups(
+            group("Serving engine", ["mfu", "mbu", "memory_utilization", "max_batch"]),
+            group("Load and batching", ["utilization", "static_longest_over_mean",
+                                        "baseline_usd_per_gpu_hour"]),
+            group("SLO bands", ["ttft_slo_low_ms", "ttft_slo_high_ms", "tpot_slo_low_ms",
+                                "tpot_slo_high_ms"]),
+        ), collapsed=True, css="cl-card-advanced", basis="100%")
+        levers_box = pn.FlexBox(*self.lever_cards.values(), sizing_mode="stretch_width", margin=0,
+                                css_classes=["cl-cards"])
+        cards = pn.Column(workload, levers_box, self.advanced, sizing_mode="stretch_width", margin=0)
+        chart_bar = pn.FlexBox(
+            pn.pane.HTML("<b>Cost waterfall</b> <span class='cl-muted'>(hover a bar for how)</span>",
+                         stylesheets=[APP_CSS], margin=(10, 10)),
+            self.yaxis_w, sizing_mode="stretch_width", justify_content="space-between", margin=0)
+        serving = pn.Column(self.headline, chart_bar, self.chart, cards,
+                            sizing_mode="stretch_width", margin=0)
+
+        # ---- hardware tab
+        self.train_w = {}
+        for key, spec in TRAIN_CONTROLS.items():
+            p = TrainingInputs.param[key]
+            w = make_widget(key, p, getattr(self.training, key), spec)
+            w.css_classes = [f"ctl-train-{key}"]
+            w.param.watch(lambda e, k=key: self._train_widget_changed(k, e), "value")
+            self.train_w[key] = w
+        self.training.param.watch(self._on_training, list(TRAIN_CONTROLS))
+        self.table = pn.widgets.Tabulator(
+            self._table_df(), show_index=False, sizing_mode="stretch_width", layout="fit_data_table",
+            titles=TABLE_TITLES, frozen_columns=["name"], hidden_columns=["hardware"],
+            editors={c: None for c in TABLE_TITLES if c != "usd_per_gpu_hour"}
+            | {"usd_per_gpu_hour": {"type": "number", "min": 0.01, "max": 1000, "step": 0.05}},
+            formatters={
+                "days": NumberFormatter(format="0,0.0"),
+                "gpu_hours": NumberFormatter(format="0,0"),
+                "cost_usd": NumberFormatter(format="$0,0"),
+                "energy_mwh": NumberFormatter(format="0,0.0"),
+                "usd_per_gpu_hour": NumberFormatter(format="$0,0.00"),
+                "bf16_dense_TFLOPS": NumberFormatter(format="0,0"),
+                "tdp_W": NumberFormatter(format="0,0"),
+                "name": {"type": "textarea"},
+                "fastest": {"type": "tickCross", "crossElement": False},
+                "cheapest": {"type": "tickCross", "crossElement": False},
+                "energy_is_estimate": {"type": "tickCross", "crossElement": False},
+            },
+            widths={"name": 170}, css_classes=["cl-training-table"], theme="simple",
+            stylesheets=[TABLE_CSS],
+        )
+        self.table.on_edit(self._price_edited)
+        self.train_figs, self.train_source = training_figures(training_data(self.rows))
+        self.train_charts = pn.FlexBox(
+            *(pn.pane.Bokeh(f, sizing_mode="stretch_width", styles={"flex": "1 1 300px"}, min_width=0)
+              for f in self.train_figs), sizing_mode="stretch_width", margin=0)
+        self.specs = pn.pane.HTML(render.specs_html(specs.load_all()), stylesheets=[APP_CSS],
+                                  sizing_mode="stretch_width", css_classes=["cl-specs"])
+        hardware = pn.Column(
+            pn.pane.HTML("<p>Time, cost and energy to train a dense model of N parameters on D tokens "
+                         "(6 N D FLOPs) with G accelerators at the given MFU. Edit a price cell "
+                         "(✎) to recompute that row.</p>", stylesheets=[APP_CSS],
+                         sizing_mode="stretch_width"),
+            pn.FlexBox(*(pn.Column(w, styles={"flex": "1 1 240px"}, min_width=0, margin=0,
+                                   sizing_mode="stretch_width")
+                         for w in self.train_w.values()), sizing_mode="stretch_width", margin=0),
+            self.table, self.train_charts,
+            pn.Card(self.specs, title="Accelerator specifications and sources", collapsed=True,
+                    sizing_mode="stretch_width", min_width=0),
+            sizing_mode="stretch_width", margin=0)
+
+        # ---- formulas tab
+        self.step_w = pn.widgets.Select(
+            label="Show the numbers of the step",
+            options={("Baseline" if k == "baseline" else LEVER_TITLES[k]): k
+                     for k in ["baseline", *LEVERS]},
+            value=self.formula_step, width=260, css_classes=["ctl-formula-step"])
+        self.step_w.param.watch(lambda e: setattr(self, "formula_step", e.new), "value")
+        self.formulas = pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+                                     css_classes=["cl-formulas-pane"])
+        formulas = pn.Column(self.step_w, self.formulas, sizing_mode="stretch_width", margin=0)
+
+        self.tabs = pn.Tabs(("Serving cost", serving), ("Hardware: training", hardware),
+                            ("How this is computed", formulas), dynamic=True,
+                            sizing_mode="stretch_width", css_classes=["cl-tabs"],
+                            stylesheets=[TABS_CSS])
+        self.tabs.param.watch(lambda e: setattr(self, "tab", TABS[e.new]), "active")
+        self.layout = pn.Column(
+            header, self.preset_desc, self.notice, self.dismiss_b, self.share_box, self.tabs,
+            sizing_mode="stretch_width", css_classes=["cl-root"], min_width=0,
+            styles={"max-width": "1280px", "margin": "0 auto"},
+        )
+
+    def __panel__(self):
+        return self.layout
+
+    # ------------------------------------------------------------ URL state
+    def apply_query(self, search: str) -> None:
+        """Reset everything to what ``search`` asks for (bad keys are reported, not applied)."""
+        st = parse_query(search)
+        self._applying = True
+        try:
+            self.preset = st.preset
+            self.preset_w.value = st.preset
+            self.scenario.param.update(**st.scenario.values())
+            self.training.param.update(**{**training_defaults(), **st.training})
+            self.prices = dict(st.prices)
+            self.param.update(**{k: v for k, v in st.view.items()})
+            self.url_notices = st.notices
+            self.error_notices = []
+        finally:
+            self._applying = False
+        self.recompute()
+        self.recompute_training()
+        self._update_view()
+        self.query = search if search.startswith("?") or not search else "?" + search
+
+    def _on_location(self, event) -> None:
+        new = event.new or ""
+        if new == self.query:
+            return  # our own write coming back
+        self.apply_query(new)
+
+    def current_query(self) -> str:
+        """The query string for the current state (non-default keys only)."""
+        view = {k: getattr(self, k) for k in VIEW_DEFAULTS}
+        training = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
+        return build_query(self.preset, self.scenario, training, self.prices, view)
+
+    def sync_url(self) -> None:
+        """Write the current state into the URL (no reload)."""
+        if self._applying:
+            return
+        q = self.current_query()
+        self.query = q
+        if self._location is not None and self._location.search != q:
+            self._location.search = q
+
+    def page_url(self, query: str) -> str:
+        """An absolute URL of this page with ``query``, when the location is known."""
+        loc = self._location
+        base = ""
+        if loc is not None and loc.href:
+            base = loc.href.split("#")[0].split("?")[0]
+        return base + query
+
+    # ------------------------------------------------------------ changes
+    def _widget_changed(self, key: str, event) -> None:
+        value = event.new
+        if value is None or value == getattr(self.scenario, key):
+            if value is None:
+                set_widget(event.obj, getattr(self.scenario, key))
+            return
+        try:
+            setattr(self.scenario, key, value)
+        except ValueError as e:
+            self.error_notices = [Notice(key, str(e))]
+            set_widget(event.obj, getattr(self.scenario, key))
+
+    def _toggle_lever(self, lever: str, on: bool) -> None:
+        off = [lv for lv in LEVERS if (lv in self.scenario.off and lv != lever) or (lv == lever and not on)]
+        if off != self.scenario.off:
+            self.scenario.off = off
+
+    def _on_scenario(self, *events) -> None:
+        for e in events:
+            if e.name == "off":
+                for lv, w in self.on_w.items():
+                    w.value = lv not in e.new
+            elif e.name == "mode":
+                self.mode_w.value = e.new
+            elif e.name in self.widgets:
+                set_widget(self.widgets[e.name], e.new)
+        if not self._applying:
+            self.recompute()
+
+    def recompute(self) -> None:
+        """Run the engine on the scenario and refresh everything that shows it.
+
+        A change the engine refuses (e.g. FP4 weights on a card without FP4, a
+        model that does not fit) is reverted, with the engine's message shown.
+        """
+        if self._applying:
+            return
+        try:
+            wf = levers.waterfall(self.scenario)
+        except InputError as e:
+            self._revert(Notice(e.field, e.message))
+            return
+        except Exception as e:  # an engine failure must not blank the page
+            log.exception("engine failed")
+            self._revert(Notice("engine", f"could not compute this scenario ({type(e).__name__}: {e})"))
+            return
+        self.wf = wf
+        self._last_good = self.scenario.values()
+        self._show_waterfall()
+        self.sync_url()
+
+    def _revert(self, notice: Notice) -> None:
+        self.error_notices = [notice]
+        if self.scenario.values() == self._last_good:
+            return
+        self.scenario.param.update(**self._last_good)
+
+    def _show_waterfall(self) -> None:
+        wf, s = self.wf, self.scenario
+        self.source.data = waterfall_data(wf, self.yaxis)
+        self.headline.object = render.headline(wf, s)
+        for st in wf.steps[1:]:
+            self.summaries[st.lever].object = render.lever_summary(st)
+        illustrative = s.mode == "illustrative"
+        for lv in LEVERS:
+            self.widgets[f"mult_{lv}"].visible = illustrative
+        self.widgets["baseline_cost_per_day"].visible = illustrative
+        self.illustrative_note.visible = illustrative
+        self.widgets["big_params_B"].visible = s.big_model == "custom"
+        self.widgets["small_params_B"].visible = s.small_model == "custom"
+        self._show_formulas()
+
+    def _show_formulas(self) -> None:
+        row = next((r for r in self.rows if r.fastest), None)
+        self.formulas.object = render.formulas(
+            self.wf, self.scenario, self.formula_step, row,
+            {k: getattr(self.training, k) for k in TRAIN_CONTROLS})
+
+    @param.depends("formula_step", watch=True)
+    def _formula_step_changed(self):
+        self.step_w.value = self.formula_step
+        self._show_formulas()
+
+    @param.depends("yaxis", watch=True)
+    def _yaxis_changed(self):
+        self.yaxis_w.value = self.yaxis
+        set_yaxis(self.fig, self.yaxis)
+        self.source.data = waterfall_data(self.wf, self.yaxis)
+        self.sync_url()
+
+    @param.depends("tab", watch=True)
+    def _tab_changed(self):
+        self.tabs.active = TABS.index(self.tab)
+        self.sync_url()
+
+    @param.depends("embed", "preset", "theme", watch=True)
+    def _update_view(self):
+        self.theme_w.value = self.theme
+        self.title.visible = not self.embed
+        self.embed_b.visible = not self.embed
+        self.theme_w.visible = not self.embed
+        desc = presets.describe(self.preset) if self.preset else (
+            "The engine's defaults: the lesson's support chatbot, every multiplier modeled.")
+        self.preset_desc.object = f'<div class="cl-sub">{render.esc(desc)}</div>'
+
+    @param.depends("url_notices", "error_notices", watch=True)
+    def _show_notices(self):
+        parts = []
+        if self.url_notices:
+            parts.append(render.notices(self.url_notices, "Ignored in the link"))
+        if self.error_notices:
+            parts.append(render.notices(self.error_notices, "Change not applied"))
+        self.notice.object = "".join(parts)
+        self.notice.visible = self.dismiss_b.visible = bool(parts)
+
+    def _dismiss(self):
+        self.url_notices = []
+        self.error_notices = []
+
+    def _preset_selected(self, event) -> None:
+        if self._applying or event.new == self.preset:
+            return
+        self.load(event.new)
+
+    def load(self, preset: str) -> None:
+        """Start over from ``preset`` ('' for the engine defaults)."""
+        self._applying = True
+        try:
+            self.preset = preset
+            self.preset_w.value = preset
+            self.scenario.param.update(**base_scenario(preset).values())
+            self.error_notices = []
+        finally:
+            self._applying = False
+        self.recompute()
+
+    def reset(self) -> None:
+        """Back to the current preset (or the defaults), training inputs and prices included."""
+        self._applying = True
+        try:
+            self.training.param.update(**training_defaults())
+            self.prices = {}
+        finally:
+            self._applying = False
+        self.recompute_training()
+        self.load(self.preset)
+
+    def _show_share(self, snippet: bool) -> None:
+        link = self.page_url(without_embed(self.query))
+        embed = render.iframe_snippet(self.page_url(with_embed(self.query))) if snippet else None
+        self.share_box.object = render.share_box(link, embed)
+        self.share_box.visible = True
+
+    # ------------------------------------------------------------ training
+    def _train_widget_changed(self, key: str, event) -> None:
+        if event.new is None:
+            set_widget(event.obj, getattr(self.training, key))
+            return
+        try:
+            setattr(self.training, key, event.new)
+        except ValueError as e:
+            self.error_notices = [Notice(f"train.{key}", str(e))]
+            set_widget(event.obj, getattr(self.training, key))
+
+    def _on_training(self, *events) -> None:
+        for e in events:
+            set_widget(self.train_w[e.name], e.new)
+        if not self._applying:
+            self.recompute_training()
+
+    def recompute_training(self) -> None:
+        """Rebuild the training table, bars and formulas from the engine."""
+        if self._applying:
+            return
+        values = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
+        try:
+            rows = levers.training_table(**values, prices=self.prices)
+        except InputError as e:
+            self.error_notices = [Notice(e.field, e.message)]
+            rows = self.rows
+        self.rows = rows
+        self.table.value = self._table_df()
+        self.train_source.data = training_data(rows)
+        self._show_formulas()
+        self.sync_url()
+
+    def _table_df(self) -> pd.DataFrame:
+        df = pd.DataFrame([asdict(r) for r in self.rows])
+        return df[[*TABLE_ORDER, *(c for c in df.columns if c not in TABLE_ORDER)]]
+
+    def _price_edited(self, event) -> None:
+        if event.column != "usd_per_gpu_hour":
+            return
+        hw = self.rows[event.row].hardware
+        key = f"train.price.{hw}"
+        try:
+            usd = parse_value(TrainingInputs.param["usd_per_gpu_hour"], key, event.value)
+        except InputError as e:
+            self.error_notices = [Notice(key, e.message)]
+            self.recompute_training()  # puts the old price back in the cell
+            return
+        new = dict(self.prices)
+        if usd == specs.get(hw).usd_per_hour:
+            new.pop(hw, None)
+        else:
+            new[hw] = usd
+        self.prices = new
+        self.recompute_training()
+
+
+def create_app() -> pn.viewable.Viewable:
+    """The app for one session (served or in Pyodide)."""
+    loc = pn.state.location
+    theme = requested_theme(loc.search if loc is not None else "")
+    # Per session: components take the design current when they are made.
+    pn.config.design = AutoNative if theme == "auto" else Native
+    pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
+    calc = Calculator(location=loc)
+    return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])
+
+
+if pn.state.served or __name__ == "__main__":
+    create_app().servable(title=TITLE)

@@ -1,0 +1,161 @@
+"""Light and dark theme, following the system by default.
+
+Panel's native design draws every component from CSS variables
+(``--panel-background-color`` ...). The default theme's variables are set in
+each component's shadow root; :class:`AutoNative` appends one more stylesheet
+to every component that swaps in the dark theme's values under
+``@media (prefers-color-scheme: dark)``, so the page follows the system
+without a reload, in ``panel serve`` and in Pyodide alike. ``?theme=light`` and
+``?theme=dark`` force one theme (Panel applies ``?theme=dark`` itself).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from panel.theme import Inherit, Native
+from panel.viewable import Viewable
+
+#: Panel 1.9's dark theme variables (panel/theme/css/dark.css), kept inline so
+#: the app reads no files of its own.
+DARK_VARS = """
+  --panel-primary-color: #0072b5;
+  --panel-on-primary-color: #ffffff;
+  --panel-secondary-color: #343a40;
+  --panel-on-secondary-color: #ffffff;
+  --panel-background-color: #212529;
+  --panel-background-rgb: 33, 37, 41;
+  --panel-on-background-color: #ffffff;
+  --panel-surface-color: #2b3035;
+  --panel-on-surface-color: #ffffff;
+  --panel-border-color: #3a3f44;
+  --panel-shadow-color: rgba(10, 14, 18, 0.6);
+  --primary-bg-color: #0d6efd;
+  --secondary-bg-color: #6c757d;
+  --success-bg-color: #198754;
+  --danger-bg-color: #dc3545;
+  --warning-bg-color: #ffc107;
+  --info-bg-color: #0dcaf0;
+  --light-bg-color: #f8f9fa;
+  --dark-bg-color: #212529;
+  --primary-bg-subtle: #031633;
+  --secondary-bg-subtle: #212529;
+  --success-bg-subtle: #051b11;
+  --info-bg-subtle: #032830;
+  --warning-bg-subtle: #332701;
+  --danger-bg-subtle: #2c0b0e;
+  --light-bg-subtle: #343a40;
+  --dark-bg-subtle: #1a1d20;
+  --primary-text-color: #6ea8fe;
+  --secondary-text-color: #dee2e6;
+  --success-text-color: #75b798;
+  --info-text-color: #6edff6;
+  --warning-text-color: #ffda6a;
+  --danger-text-color: #ea868f;
+  --light-text-color: #f8f9fa;
+  --dark-text-color: #dee2e6;
+  --primary-border-subtle: #084298;
+  --secondary-border-subtle: #495057;
+  --success-border-subtle: #0f5132;
+  --info-border-subtle: #055160;
+  --warning-border-subtle: #664d03;
+  --danger-border-subtle: #842029;
+  --light-border-subtle: #495057;
+  --dark-border-subtle: #343a40;
+"""
+
+AUTO_DARK_CSS = (
+    "@media (prefers-color-scheme: dark) {\n:host, :root {" + DARK_VARS + "}\n"
+    "  .bk-input, select.bk-input, textarea.bk-input { color-scheme: dark; }\n}\n"
+)
+
+
+class AutoNative(Native):
+    """Panel's native design, switching to its dark colours with the system."""
+
+    modifiers: ClassVar[dict] = {Viewable: {"stylesheets": [Inherit, AUTO_DARK_CSS]}}
+
+
+def body_css(theme: str) -> str:
+    """CSS for the page body (outside the components) for ``theme``."""
+    dark = "body { background: #212529; color: #ffffff; }"
+    light = "body { background: #ffffff; color: #212529; }"
+    if theme == "dark":
+        return dark
+    if theme == "light":
+        return light
+    return light + "\n@media (prefers-color-scheme: dark) { " + dark + " }"
+
+
+#: Styles for the app's own HTML (stat cards, notices, formulas, specs).
+APP_CSS = """
+:host { --cl-good: var(--success-text-color); --cl-warn: var(--warning-text-color); }
+.cl-muted { opacity: 0.75; }
+.cl-label { font-size: 0.95em; }
+.cl-group { font-size: 0.78em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em;
+  opacity: 0.7; border-bottom: 1px solid var(--panel-border-color); padding-bottom: 2px; }
+.cl-title { font-size: 1.5em; font-weight: 700; margin: 0; line-height: 1.2; }
+.cl-sub { margin: 2px 0 0 0; opacity: 0.8; font-size: 0.95em; }
+.cl-stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; }
+.cl-stat { background: var(--panel-surface-color); color: var(--panel-on-surface-color);
+  border: 1px solid var(--panel-border-color); border-radius: 8px; padding: 8px 10px; min-width: 0; }
+.cl-stat .k { font-size: 0.8em; opacity: 0.8; }
+.cl-stat .v { font-size: 1.35em; font-weight: 700; overflow-wrap: anywhere; }
+.cl-stat .n { font-size: 0.78em; opacity: 0.85; overflow-wrap: anywhere; }
+.cl-good { color: var(--success-text-color); }
+.cl-warn { color: var(--warning-text-color); }
+.cl-badge { display: inline-block; border-radius: 10px; padding: 0 7px; font-size: 0.8em; font-weight: 600;
+  border: 1px solid currentColor; }
+.cl-mult { font-size: 1.6em; font-weight: 700; line-height: 1.1; }
+.cl-mult.off { opacity: 0.5; }
+.cl-expl { font-size: 0.88em; line-height: 1.35; overflow-wrap: anywhere; }
+.cl-notice { border: 1px solid var(--warning-border-subtle); background: var(--warning-bg-subtle);
+  color: var(--panel-on-background-color); border-radius: 6px; padding: 6px 10px; font-size: 0.9em; }
+.cl-notice ul { margin: 4px 0 0 0; padding-left: 18px; }
+.cl-notice code, .cl-formulas code { overflow-wrap: anywhere; }
+.cl-formulas { line-height: 1.45; overflow-wrap: anywhere; }
+.cl-formulas h4 { margin: 14px 0 4px 0; }
+.cl-formulas .ln { display: flex; flex-wrap: wrap; gap: 2px 8px; align-items: baseline; padding: 3px 0;
+  border-bottom: 1px solid var(--panel-border-color); }
+.cl-formulas .what { flex: 0 0 13em; font-weight: 600; font-size: 0.9em; }
+.cl-formulas .res { font-weight: 700; }
+.cl-formulas .eq { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em;
+  background: var(--panel-surface-color); border-radius: 4px; padding: 2px 6px; display: inline-block; }
+.cl-spec summary { cursor: pointer; font-weight: 600; padding: 4px 0; }
+.cl-spec table { border-collapse: collapse; font-size: 0.88em; margin: 4px 0 8px 0; }
+.cl-spec td { padding: 2px 10px 2px 0; vertical-align: top; }
+.cl-spec .src { font-size: 0.82em; overflow-wrap: anywhere; }
+.cl-share textarea, .cl-share input { width: 100%; box-sizing: border-box; font-family: ui-monospace, monospace;
+  font-size: 0.85em; background: var(--panel-background-color); color: var(--panel-on-background-color);
+  border: 1px solid var(--panel-border-color); border-radius: 4px; padding: 6px; }
+.cl-share textarea { height: 6.5em; resize: vertical; }
+a { color: var(--primary-text-color); }
+"""
+
+#: Tab headers drawn from the theme's colours (Bokeh's own are fixed light greys).
+TABS_CSS = """
+.bk-header { border-bottom-color: var(--panel-border-color); }
+.bk-tab { color: var(--panel-on-background-color); border-color: transparent; }
+.bk-tab.bk-active { background-color: var(--panel-surface-color); color: var(--panel-on-surface-color);
+  border-color: var(--panel-border-color); font-weight: 600; }
+.bk-tab:focus-visible { outline: 2px solid var(--panel-primary-color); }
+"""
+
+#: The training table in the theme's colours (Tabulator's themes are fixed colours).
+TABLE_CSS = """
+.tabulator { background-color: var(--panel-background-color); color: var(--panel-on-background-color);
+  border: 1px solid var(--panel-border-color); font-size: 0.9em; }
+.tabulator .tabulator-tableholder { background-color: var(--panel-background-color); }
+.tabulator .tabulator-header, .tabulator .tabulator-header .tabulator-col,
+.tabulator .tabulator-header .tabulator-col .tabulator-col-content {
+  background-color: var(--panel-surface-color) !important; color: var(--panel-on-surface-color) !important;
+  border-color: var(--panel-border-color); }
+.tabulator .tabulator-row { background-color: var(--panel-background-color);
+  color: var(--panel-on-background-color); border-color: var(--panel-border-color); }
+.tabulator .tabulator-row.tabulator-row-even { background-color: var(--panel-surface-color); }
+.tabulator .tabulator-row .tabulator-cell { border-color: var(--panel-border-color); }
+.tabulator .tabulator-row .tabulator-cell.tabulator-frozen { background-color: inherit; }
+.tabulator .tabulator-row.tabulator-selectable:hover { background-color: var(--panel-border-color); }
+.tabulator .tabulator-cell.tabulator-editing input { color: var(--panel-on-background-color);
+  background: var(--panel-background-color); }
+"""

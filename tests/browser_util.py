@@ -1,0 +1,124 @@
+"""Helpers for driving the served app in Debian's Chromium through Playwright.
+
+Used by tests/test_app_browser.py and bench/ui_latency.py: start ``panel
+serve app/main.py`` on a free loopback port, launch Chromium, wait for the
+waterfall, and read its data from BokehJS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+#: The waterfall's data as BokehJS holds it (the ColumnDataSource named "waterfall").
+JS_WATERFALL = """() => {
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  for (const d of docs) {
+    const m = d.get_model_by_name('waterfall');
+    if (m) {
+      const out = {};
+      for (const [k, v] of m.data instanceof Map ? m.data.entries() : Object.entries(m.data)) {
+        out[k] = Array.from(v);
+      }
+      return out;
+    }
+  }
+  return null;
+}"""
+
+
+def chromium_available() -> bool:
+    """Whether Debian's Chromium and Playwright are installed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(fn, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``fn`` until it returns something truthy; raise TimeoutError after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def serve_app(port: int | None = None, timeout: float = 60.0):
+    """Run ``panel serve app/main.py`` on 127.0.0.1; yield the base URL."""
+    port = port or free_port()
+    log = ARTIFACTS / "panel-serve.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", "app/main.py", "--port", str(port),
+             "--address", "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )
+        try:
+            def up():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"panel serve exited ({proc.returncode}); see {log}")
+                with socket.socket() as s:
+                    return s.connect_ex(("127.0.0.1", port)) == 0
+            wait_until(up, timeout=timeout, interval=0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def launch_browser():
+    """A headless Chromium (Debian's) driven by Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def waterfall(page) -> dict | None:
+    """The waterfall ColumnDataSource's data in the page, or None before it exists."""
+    return page.evaluate(JS_WATERFALL)
+
+
+def wait_for_app(page, timeout: float = 30.0) -> dict:
+    """Wait until the waterfall data and its chart are in the page; return the data."""
+    page.wait_for_function(f"({JS_WATERFALL})() !== null", timeout=timeout * 1000)
+    page.locator(".bk-Canvas").first.wait_for(state="attached", timeout=timeout * 1000)
+    return waterfall(page)

@@ -1,0 +1,762 @@
+"""Tests of build.py: the static Pyodide site compiled from the Panel app.
+
+The site is built once per module into a temporary folder (and once more with
+--pwa for the PWA tests).  Browser tests drive Debian's Chromium through
+Playwright with every request outside localhost refused, so they show what a
+visitor sees when the Pyodide CDN cannot be reached: the pre-rendered page.
+They fail when Chromium is missing, unless COST_LEVERS_ALLOW_SKIP_BROWSER=1.
+
+Development knobs (environment):
+  COST_LEVERS_BUILD_APP      app to compile instead of app/main.py
+  COST_LEVERS_BUILD_PROJECT  project folder to build the wheel from (default: repo)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import venv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_build_module():
+    """build.py as a module (named apart from PyPA's `build` package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cost_levers_build", REPO_ROOT / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build_module()
+
+APP = Path(os.environ.get("COST_LEVERS_BUILD_APP", REPO_ROOT / "app" / "main.py"))
+PROJECT = Path(os.environ.get("COST_LEVERS_BUILD_PROJECT", REPO_ROOT))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ALLOW_SKIP_BROWSER = "COST_LEVERS_ALLOW_SKIP_BROWSER"
+ARTIFACTS = REPO_ROOT / "test-artifacts"  # screenshots land here when the folder exists
+BUILD_TIMEOUT = 600
+
+
+def run_build(*args: str, timeout: float = BUILD_TIMEOUT) -> subprocess.CompletedProcess:
+    """python build.py ... in a fresh interpreter (the build configures Panel on import)."""
+    cmd = [sys.executable, str(REPO_ROOT / "build.py"), *args]
+    if PROJECT != REPO_ROOT:
+        cmd += ["--project", str(PROJECT)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+
+
+def build_site(out: Path, *extra: str) -> Path:
+    if not APP.is_file():
+        pytest.skip(f"{APP} does not exist yet: nothing to compile")
+    proc = run_build(str(APP), "--out", str(out), *extra)
+    assert proc.returncode == 0, f"build.py failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    return build_site(tmp_path_factory.mktemp("site") / "dist")
+
+
+@pytest.fixture(scope="module")
+def manifest(site) -> dict:
+    return json.loads((site / "manifest.json").read_text())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def worker_env_spec(worker_js: str) -> tuple[list[str], str]:
+    """The list handed to micropip.install in the worker, and the call's other arguments."""
+    m = re.search(r"micropip\.install\(\[(.*?)\](.*?)\)", worker_js, re.S)
+    assert m, "the worker does not call micropip.install([...])"
+    return re.findall(r"'([^']*)'", m.group(1)), m.group(2)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_expected_files_exist(site, manifest):
+    worker = manifest["worker"]
+    expected = [
+        "index.html",
+        worker,
+        "manifest.json",
+        "lesson.html",
+        "embed-resize.js",
+        "runtime-status.js",
+        "site.css",
+        f"wheels/cost_levers-{manifest['versions']['cost-levers']}-py3-none-any.whl",
+        f"vendor/panel/{manifest['versions']['panel']}/dist/panel.min.js",
+        f"vendor/bokeh/release/bokeh-{manifest['versions']['bokeh']}.min.js",
+    ]
+    missing = [p for p in expected if not (site / p).is_file()]
+    assert not missing, f"missing from the site: {missing}"
+    assert not (site / "_build").exists(), "build templates must not be published"
+    leftovers = [p.name for p in site.parent.iterdir() if p.name.startswith(f".{site.name}.")]
+    assert not leftovers, f"temporary build folders left behind: {leftovers}"
+
+
+def test_manifest_lists_every_file_with_size_and_sha256(site, manifest):
+    on_disk = {p.relative_to(site).as_posix(): p for p in site.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert set(manifest["files"]) == set(on_disk)
+    for rel, entry in manifest["files"].items():
+        assert entry["size"] == on_disk[rel].stat().st_size, rel
+        assert entry["sha256"] == sha256(on_disk[rel]), rel
+
+
+def test_manifest_versions(manifest):
+    import bokeh
+    import panel
+    from panel.io import convert
+
+    versions = manifest["versions"]
+    assert versions["panel"] == panel.__version__
+    assert versions["bokeh"] == bokeh.__version__
+    assert versions["pyodide"] == convert.PYODIDE_VERSION.lstrip("v")
+    assert versions["cost-levers"] == "0.1.0"
+
+
+def test_wheel_holds_our_packages(site, manifest):
+    wheel = site / manifest["environment"]["wheels"]["cost-levers"]
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    for package in ("levers/__init__.py", "app/", "hardware_specs/"):
+        assert any(n.startswith(package) for n in names), f"{package} not in {wheel.name}"
+    assert any(re.match(r"hardware_specs/.+\.toml$", n) for n in names), "no hardware specs data"
+
+
+def test_wheel_installs_into_clean_venv_and_runs_cli(site, manifest, tmp_path):
+    wheel = site / manifest["environment"]["wheels"]["cost-levers"]
+    with zipfile.ZipFile(wheel) as zf:
+        if "levers/__main__.py" not in zf.namelist():
+            pytest.skip("levers has no __main__ yet: `python -m levers` does not exist")
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    # Offline: the site carries param, the engine's only dependency.
+    install = subprocess.run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--find-links",
+            str(site / "wheels"),
+            "--disable-pip-version-check",
+            "--quiet",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    run = subprocess.run(
+        [str(py), "-m", "levers", "waterfall", "--preset", "lesson"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip(), "the waterfall command printed nothing"
+
+
+def test_worker_installs_our_wheel_from_the_site_not_pypi(site, manifest):
+    from panel.io import convert
+
+    worker = (site / manifest["worker"]).read_text()
+    specs, extra = worker_env_spec(worker)
+    ours = f"./wheels/cost_levers-{manifest['versions']['cost-levers']}-py3-none-any.whl"
+    assert ours in specs
+    assert "deps=False" in extra, "micropip would resolve dependencies from an index"
+    lock = build.load_pyodide_lock(convert.PYODIDE_VERSION)
+    for spec in specs:
+        if spec.startswith("./"):
+            assert (site / spec).is_file(), f"{spec} is not in the site"
+        else:
+            assert build._norm(spec) in lock, f"{spec} is neither in the site nor in Pyodide"
+    for name in ("cost_levers", "panel", "bokeh", "param"):
+        assert any(s.startswith(f"./wheels/{name}-") for s in specs), name
+    assert not re.search(r"pypi\.org|pythonhosted\.org|cdn\.holoviz\.org", worker)
+    assert "importScripts(PYODIDE_URL)" in worker
+    assert json.dumps(convert.PYODIDE_URL) in worker, "not the pinned Pyodide release"
+
+
+def test_pages_refer_only_to_files_in_the_site(site):
+    for page in ("index.html", "lesson.html"):
+        refs, doc_urls = build.page_references((site / page).read_text())
+        for ref in refs + doc_urls:
+            parts = urlsplit(ref)
+            assert not parts.scheme and not parts.netloc, f"{page} loads {ref}"
+            if parts.path:
+                assert (site / unquote(parts.path)).is_file(), f"{page}: {ref} missing"
+
+
+def test_embed_script_is_included_by_the_page_template(site):
+    html = (site / "index.html").read_text()
+    assert '<script src="embed-resize.js" defer></script>' in html
+    lesson = (site / "lesson.html").read_text()
+    assert re.search(r'<iframe[^>]+src="index\.html\?embed=1"[^>]+loading="lazy"', lesson)
+
+
+def test_custom_pyodide_url(tmp_path):
+    url = "https://example.invalid/pyodide/v0.29.3/full/pyodide.js"
+    out = build_site(tmp_path / "site", "--pyodide-url", url)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pyodide_url"] == url
+    assert f"const PYODIDE_URL = {json.dumps(url)};" in (out / manifest["worker"]).read_text()
+
+
+def test_failed_build_keeps_previous_site_and_says_why(tmp_path):
+    out = tmp_path / "dist"
+    out.mkdir()
+    (out / "index.html").write_text("previous build")
+    bad = tmp_path / "broken_app.py"
+    bad.write_text("import panel as pn\nraise RuntimeError('the app is broken')\n")
+    proc = run_build(str(bad), "--out", str(out))
+    assert proc.returncode == 1
+    assert "build.py: error:" in proc.stderr and "the app is broken" in proc.stderr
+    assert (out / "index.html").read_text() == "previous build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_app.py", "dist"]
+
+
+def test_missing_app_fails_loudly(tmp_path):
+    proc = run_build(str(tmp_path / "nope.py"), "--out", str(tmp_path / "dist"))
+    assert proc.returncode == 1
+    assert "does not exist" in proc.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_serve_prints_url_and_serves_the_site(tmp_path):
+    if not APP.is_file():
+        pytest.skip(f"{APP} does not exist yet: nothing to compile")
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        str(REPO_ROOT / "build.py"),
+        str(APP),
+        "--out",
+        str(tmp_path / "d"),
+        "--serve",
+        "--port",
+        str(port),
+    ]
+    if PROJECT != REPO_ROOT:
+        cmd += ["--project", str(PROJECT)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + BUILD_TIMEOUT
+        while time.monotonic() < deadline and url is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"(http://127\.0\.0\.1:\d+/index\.html)", line)
+            url = m.group(1) if m else None
+        assert url == f"http://127.0.0.1:{port}/index.html", proc.stderr.read()
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200
+            assert b"pyodideWorker" in resp.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        if os.environ.get(ALLOW_SKIP_BROWSER) == "1":
+            pytest.skip(reason)
+        pytest.fail(f"{reason}; set {ALLOW_SKIP_BROWSER}=1 to skip instead", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Served:
+    """A folder served on 127.0.0.1 from a background thread."""
+
+    def __init__(self, folder: Path):
+        self.server = build.make_server(folder, 0, verbose=False)
+        self.port = self.server.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def served(site) -> Iterator[Served]:
+    with Served(site) as s:
+        yield s
+
+
+def pyodide_prefix() -> str:
+    from panel.io import convert
+
+    return convert.PYODIDE_URL.rsplit("/", 1)[0] + "/"
+
+
+class Visit:
+    """A browser context where only localhost answers; everything else is recorded.
+
+    Requests to the Pyodide CDN are refused as if it were unreachable; any other
+    non-local request is a failure of the test.
+    """
+
+    def __init__(self, browser, origin: str, map_url=None, **ctx_kwargs):
+        self.origin = origin
+        self.requests: list[str] = []
+        self.foreign: list[str] = []
+        self.console: list[tuple[str, str]] = []
+        self.bytes: dict[str, int] = {}
+        self.context = browser.new_context(**ctx_kwargs)
+        self.context.route("**/*", self._route)
+        self.map_url = map_url
+        self.page = self.context.new_page()
+        self.page.on("request", self._on_request)
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda err: self.console.append(("pageerror", str(err))))
+        self.page.on("response", self._on_response)
+
+    def _on_request(self, request):
+        self.requests.append(request.url)
+
+    def _on_console(self, msg):
+        self.console.append((msg.type, msg.text))
+
+    def _on_response(self, response):
+        try:
+            self.bytes[response.url] = len(response.body())
+        except Exception:
+            self.bytes[response.url] = 0
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.origin + "/"):
+            route.continue_()
+            return
+        if self.map_url is not None:
+            local = self.map_url(url)
+            if local is not None:
+                route.fulfill(path=str(local))
+                return
+        if not url.startswith(pyodide_prefix()):
+            self.foreign.append(url)
+        route.abort("internetdisconnected")
+
+    def errors(self) -> list[str]:
+        """Console errors other than the refused Pyodide runtime."""
+        pyodide = pyodide_prefix()
+        out = []
+        for kind, text in self.console:
+            if kind not in ("error", "pageerror"):
+                continue
+            if pyodide in text or ("pyodide" in text.lower() and "net::ERR" in text):
+                continue
+            if "Failed to load resource" in text and "net::ERR_INTERNET_DISCONNECTED" in text:
+                # Chromium does not name the URL here; foreign requests are
+                # checked separately, so this can only be the Pyodide runtime.
+                continue
+            out.append(f"{kind}: {text}")
+        return out
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, served):
+    visits = []
+
+    def make(**kwargs) -> Visit:
+        v = Visit(browser, served.origin, **kwargs)
+        visits.append(v)
+        return v
+
+    yield make
+    for v in visits:
+        v.close()
+
+
+WATERFALL_JS = """() => {
+  const docs = window.Bokeh ? Bokeh.documents : [];
+  for (const doc of docs) {
+    const src = doc.get_model_by_name('waterfall');
+    if (src) {
+      const data = {};
+      for (const [k, v] of (src.data instanceof Map ? src.data : Object.entries(src.data))) {
+        data[k] = Array.from(v);
+      }
+      return data;
+    }
+  }
+  return null;
+}"""
+
+
+def prerendered_waterfall(site: Path) -> dict:
+    """The 'waterfall' data source in the document embedded in index.html."""
+    import html as htmllib
+
+    text = (site / "index.html").read_text()
+    m = re.search(r'<script type="application/json" id="[^"]+">\s*(.*?)\s*</script>', text, re.S)
+    assert m, "index.html has no pre-rendered document"
+    docs = json.loads(htmllib.unescape(m.group(1)))
+    found = []
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            if obj.get("type") == "object" and (obj.get("attributes") or {}).get("name") == "waterfall":
+                found.append(obj)
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(docs)
+    assert found, "the pre-rendered document has no data source named 'waterfall'"
+    return found[0]
+
+
+@pytest.mark.browser
+def test_index_offline_shows_prerendered_waterfall(site, served, visit):
+    v = visit(viewport={"width": 1200, "height": 900})
+    page = v.page
+    page.goto(f"{served.origin}/index.html")
+    page.wait_for_function("document.documentElement.dataset.runtime === 'failed'", timeout=30_000)
+    data = page.evaluate(WATERFALL_JS)
+    assert data, "no 'waterfall' data source in the rendered page"
+    columns = [c for c in data.values() if c]
+    assert columns and all(len(c) == len(columns[0]) for c in columns)
+    assert len(columns[0]) >= 2, data
+    assert prerendered_waterfall(site)  # and it came from the page, not from Python
+    # Bokeh drew the figure: a canvas with a size.
+    canvas = page.evaluate("""() => {
+      let best = 0;
+      const visit = (root) => {
+        for (const el of root.querySelectorAll('*')) {
+          if (el.tagName === 'CANVAS') best = Math.max(best, el.width * el.height);
+          if (el.shadowRoot) visit(el.shadowRoot);
+        }
+      };
+      visit(document);
+      return best;
+    }""")
+    assert canvas > 100 * 100, "no drawn canvas"
+    notice = page.locator(".cl-runtime-notice")
+    assert "Static preview" in notice.inner_text()
+    assert not v.foreign, f"requests to other hosts: {v.foreign}"
+    assert any(r.startswith(pyodide_prefix()) for r in v.requests), "Pyodide was never requested"
+    assert not v.errors(), v.errors()
+
+
+@pytest.mark.browser
+def test_loading_indicator_says_what_is_loading(served, visit):
+    v = visit()
+    held = []  # leave the runtime request unanswered, so the page stays "loading"
+    v.context.route(re.compile(re.escape(pyodide_prefix()) + ".*"), lambda r: held.append(r))
+    v.page.goto(f"{served.origin}/index.html")
+    msg = v.page.locator(".pn-loading-msg")
+    msg.wait_for(timeout=15_000)
+    assert "Python runtime" in msg.inner_text()
+    assert "pn-loading" in v.page.evaluate("document.body.className")
+    assert v.page.evaluate("document.documentElement.dataset.runtime") == "loading"
+    v.page.screenshot(path=str(ARTIFACTS / "loading.png")) if ARTIFACTS.is_dir() else None
+    assert held, "the worker never asked for the Python runtime"
+    for route in held:
+        route.abort("internetdisconnected")
+
+
+@pytest.mark.browser
+def test_query_string_survives_in_the_address_bar(served, visit):
+    """The worker reads the page's location (Panel sends it after the first render);
+    the pre-rendered page must not rewrite the query before that."""
+    v = visit()
+    v.page.goto(f"{served.origin}/index.html?embed=1&share=abc")
+    v.page.wait_for_function("document.documentElement.dataset.runtime === 'failed'")
+    qs = parse_qs(urlsplit(v.page.url).query)
+    assert qs == {"embed": ["1"], "share": ["abc"]}
+    assert v.page.evaluate("document.documentElement.classList.contains('cl-embed')")
+
+
+@pytest.mark.browser
+def test_lesson_page_embeds_calculator_and_sizes_iframe(served, visit):
+    v = visit(viewport={"width": 1000, "height": 800})
+    page = v.page
+    page.goto(f"{served.origin}/lesson.html")
+    frame_el = page.locator("iframe#calculator")
+    frame_el.scroll_into_view_if_needed()
+    frame = frame_el.element_handle().content_frame()
+    frame.wait_for_function(WATERFALL_JS, timeout=30_000)
+    frame.wait_for_function("document.documentElement.dataset.runtime === 'failed'")
+    # The height is reported again as Bokeh lays the calculator out.
+    page.wait_for_function(
+        "Number(document.getElementById('calculator').dataset.reportedHeight) > 200",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(500)
+    if ARTIFACTS.is_dir():
+        page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)
+    reported = int(page.evaluate("document.getElementById('calculator').dataset.reportedHeight"))
+    content = frame.evaluate("Math.ceil(document.body.getBoundingClientRect().bottom)")
+    assert reported > 200
+    assert abs(reported - content) <= 2, (reported, content)
+    box = frame_el.bounding_box()
+    assert abs(box["height"] - reported) <= 3, (box, reported)
+    assert not v.foreign, f"requests to other hosts: {v.foreign}"
+    assert not v.errors(), v.errors()
+
+
+# --------------------------------------------------------------------------- size
+
+
+def _plain_cdn_to_local(url: str):
+    """Files of Panel's plain conversion, served from the installed packages
+    (byte-identical to the released CDN files)."""
+    import bokeh
+    import panel
+
+    m = re.match(r"https://cdn\.bokeh\.org/bokeh/release/(bokeh(?:-[a-z]+)?)-[\d.]+(\.min)?\.js$", url)
+    if m:
+        return Path(bokeh.__file__).parent / "server/static/js" / f"{m[1]}{m[2] or ''}.js"
+    m = re.match(r"https://cdn\.holoviz\.org/panel/[^/]+/dist/([^?]+)", url)
+    if m:
+        return Path(panel.__file__).parent / "dist" / unquote(m[1])
+    return None
+
+
+def first_view_bytes(browser, folder: Path, page: str, map_url=None) -> tuple[int, Visit]:
+    with Served(folder) as s:
+        v = Visit(browser, s.origin, map_url=map_url)
+        try:
+            v.page.goto(f"{s.origin}/{page}", wait_until="load")
+            v.page.wait_for_function(WATERFALL_JS, timeout=30_000)
+            v.page.wait_for_timeout(1000)
+            return sum(v.bytes.values()), v
+        finally:
+            v.close()
+
+
+@pytest.mark.browser
+def test_first_view_is_not_larger_than_panels_plain_conversion(site, browser, tmp_path):
+    plain = tmp_path / "plain"
+    proc = subprocess.run(
+        [sys.executable, "-m", "panel", "convert", str(APP), "--to", "pyodide-worker", "--out", str(plain)],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        cwd=APP.parent,
+    )
+    if proc.returncode != 0 or not (plain / f"{APP.stem}.html").is_file():
+        pytest.fail(f"panel convert failed:\n{proc.stdout}\n{proc.stderr}")
+    ours, v_ours = first_view_bytes(browser, site, "index.html")
+    theirs, v_plain = first_view_bytes(browser, plain, f"{APP.stem}.html", _plain_cdn_to_local)
+    assert not v_plain.foreign, f"unmapped CDN files in the plain conversion: {v_plain.foreign}"
+    assert not v_ours.foreign, f"requests to other hosts: {v_ours.foreign}"
+    print(f"\nfirst view: ours {ours:,} bytes, panel convert {theirs:,} bytes")
+    detail = "\n".join(
+        f"{n:>10,} {url}" for v in (v_ours, v_plain) for url, n in sorted(v.bytes.items(), key=lambda kv: -kv[1])
+    )
+    assert ours <= theirs, detail
+
+
+# --------------------------------------------------------------------------- PWA
+
+
+@pytest.fixture(scope="module")
+def pwa_site(tmp_path_factory) -> Path:
+    return build_site(tmp_path_factory.mktemp("pwa") / "dist", "--pwa")
+
+
+def test_pwa_files_and_cache_version(pwa_site):
+    manifest = json.loads((pwa_site / "manifest.json").read_text())
+    webmanifest = json.loads((pwa_site / "site.webmanifest").read_text())
+    assert webmanifest["start_url"] == "./index.html"
+    for icon in webmanifest["icons"]:
+        assert (pwa_site / icon["src"]).is_file()
+    sw = (pwa_site / "serviceWorker.js").read_text()
+    version = manifest["pwa"]["cache_version"]
+    assert f"cache {version}" in sw and re.fullmatch(r"[0-9a-f]{16}", version)
+    precache = json.loads(re.search(r"const PRECACHE = (\[.*?\]);", sw, re.S).group(1))
+    assert "index.html" in precache and manifest["worker"] in precache
+    assert set(precache) == set(manifest["files"]) - {"serviceWorker.js"}
+    html = (pwa_site / "index.html").read_text()
+    assert '<link rel="manifest" href="site.webmanifest">' in html
+    assert "serviceWorker.register('./serviceWorker.js')" in html
+
+
+def test_cache_version_is_a_content_hash(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    v1 = build.write_service_worker(tmp_path, "https://cdn.example/pyodide/full/pyodide.js")
+    v2 = build.write_service_worker(tmp_path, "https://cdn.example/pyodide/full/pyodide.js")
+    (tmp_path / "a.txt").write_text("two")
+    v3 = build.write_service_worker(tmp_path, "https://cdn.example/pyodide/full/pyodide.js")
+    assert v1 == v2 != v3
+
+
+@pytest.mark.browser
+def test_pwa_works_offline_after_first_visit(pwa_site, browser):
+    with Served(pwa_site) as s:
+        v = Visit(browser, s.origin)
+        try:
+            page = v.page
+            page.goto(f"{s.origin}/index.html")
+            page.wait_for_function("navigator.serviceWorker.ready.then(r => !!r.active)", timeout=30_000)
+            cached = page.evaluate(
+                "caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k)"
+                ".then(c => c.keys()).then(rs => [k, rs.length]))))"
+            )
+            assert len(cached) == 1 and cached[0][1] > 10, cached
+            v.context.set_offline(True)
+            page.reload()
+            page.wait_for_function(WATERFALL_JS, timeout=30_000)
+            assert page.evaluate(WATERFALL_JS)
+        finally:
+            v.close()
+
+
+@pytest.mark.browser
+def test_pwa_new_build_replaces_stale_cache(browser, tmp_path):
+    out = build_site(tmp_path / "dist", "--pwa")
+    first = json.loads((out / "manifest.json").read_text())["pwa"]["cache_version"]
+    cache_keys = "caches.keys()"
+    with Served(out) as s:
+        v = Visit(browser, s.origin)
+        try:
+            page = v.page
+            page.goto(f"{s.origin}/index.html")
+            page.wait_for_function("navigator.serviceWorker.ready.then(r => !!r.active)")
+            assert wait_until(lambda: page.evaluate(cache_keys) == [f"cost-levers-{first}"], 30)
+            build_site(out, "--pwa")  # a new build of the same site, in place
+            second = json.loads((out / "manifest.json").read_text())["pwa"]["cache_version"]
+            assert second != first  # the pages carry fresh element ids
+            page.reload()
+            # Panel's registration script reloads the page once the new worker is in.
+            assert wait_until(lambda: page.evaluate(cache_keys) == [f"cost-levers-{second}"], 60), page.evaluate(
+                cache_keys
+            )
+            page.wait_for_function(WATERFALL_JS, timeout=30_000)
+        finally:
+            v.close()
+
+
+# --------------------------------------------------------------------------- CDN
+
+
+def wait_until(probe, timeout: float, interval: float = 0.25):
+    """Poll probe() until it returns something truthy (returned) or time runs out (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(interval)
+    return None
+
+
+def cdn_reachable(url: str) -> str | None:
+    try:
+        req = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return None if resp.status == 200 else f"HTTP {resp.status}"
+    except (urllib.error.URLError, OSError) as e:
+        return str(getattr(e, "reason", e))
+
+
+@pytest.mark.cdn
+@pytest.mark.browser
+def test_live_app_with_pyodide_cdn_moves_a_lever_and_shares_url(site, browser):
+    from panel.io import convert
+
+    problem = cdn_reachable(convert.PYODIDE_URL)
+    if problem:
+        pytest.skip(f"Pyodide CDN unreachable ({convert.PYODIDE_URL}): {problem}")
+    with Served(site) as s:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.goto(f"{s.origin}/index.html")
+            page.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
+            before = page.evaluate(WATERFALL_JS)
+            # Move the first slider one step through BokehJS, as a drag would.
+            moved = page.evaluate("""() => {
+              for (const doc of Bokeh.documents) {
+                for (const m of doc.all_models) {
+                  if (m.type === 'Slider' && typeof m.value === 'number') {
+                    const v = m.value + m.step <= m.end ? m.value + m.step : m.value - m.step;
+                    m.value = v; return v;
+                  }
+                }
+              }
+              return null;
+            }""")
+            assert moved is not None, "no slider in the app"
+            after = wait_until(lambda: (d := page.evaluate(WATERFALL_JS)) != before and d, 30)
+            shared = wait_until(lambda: urlsplit(page.url).query and page.url, 30)
+            page2 = context.new_page()
+            page2.goto(shared)
+            page2.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
+            assert wait_until(lambda: page2.evaluate(WATERFALL_JS) == after, 30), (
+                f"{shared} does not reproduce the moved lever"
+            )
+        finally:
+            context.close()

@@ -18,7 +18,6 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
-from panel.theme import Native
 
 import levers
 from app import render
@@ -29,7 +28,7 @@ from app.charts import (
     waterfall_data,
     waterfall_figure,
 )
-from app.theme import APP_CSS, TABLE_CSS, TABS_CSS, AutoNative, body_css
+from app.theme import TABLE_CSS, TABS_CSS, AppNative, AutoNative, body_css
 from app.urlstate import (
     VIEW_DEFAULTS,
     Notice,
@@ -187,7 +186,7 @@ def labelled(w):
     """``w`` with a visible label above it (button groups show none of their own)."""
     if isinstance(w, pn.widgets.RadioButtonGroup):
         return pn.Column(pn.pane.HTML(f'<label class="cl-label">{render.esc(w.label)}</label>',
-                                      stylesheets=[APP_CSS], margin=(5, 10, 0, 10)),
+                                      margin=(5, 10, 0, 10)),
                          w, sizing_mode="stretch_width", margin=0)
     return w
 
@@ -276,7 +275,7 @@ class Calculator(pn.viewable.Viewer):
             label="Preset", options=options, value="", width=190, css_classes=["ctl-preset"],
             description="\n".join(f"{n}: {presets.describe(n)}" for n in presets.names()))
         self.preset_w.param.watch(self._preset_selected, "value")
-        self.preset_desc = pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+        self.preset_desc = pn.pane.HTML("", sizing_mode="stretch_width",
                                         margin=(0, 10))
         self.share_b = pn.widgets.Button(label="Copy share link", color="primary",
                                          css_classes=["ctl-share"], align="end")
@@ -294,10 +293,10 @@ class Calculator(pn.viewable.Viewer):
             f'<div class="cl-title">{render.esc(TITLE)}</div>'
             '<div class="cl-sub">Five levers on the cost of serving an LLM, from the baseline bill '
             "to the final one.</div>",
-            stylesheets=[APP_CSS], margin=(8, 10), sizing_mode="stretch_width", min_width=0)
-        self.share_box = pn.pane.HTML("", stylesheets=[APP_CSS], visible=False,
+            margin=(8, 10), sizing_mode="stretch_width", min_width=0)
+        self.share_box = pn.pane.HTML("", visible=False,
                                       sizing_mode="stretch_width", css_classes=["cl-sharebox"])
-        self.notice = pn.pane.HTML("", stylesheets=[APP_CSS], visible=False,
+        self.notice = pn.pane.HTML("", visible=False,
                                    sizing_mode="stretch_width", css_classes=["cl-notices"])
         self.dismiss_b = pn.widgets.Button(label="Dismiss", visible=False, css_classes=["ctl-dismiss"],
                                            variant="outline", width=90)
@@ -314,7 +313,7 @@ class Calculator(pn.viewable.Viewer):
         self.header = header
 
         # ---- serving tab
-        self.headline = pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+        self.headline = pn.pane.HTML("", sizing_mode="stretch_width",
                                      css_classes=["cl-headline"])
         self.fig, self.source = waterfall_figure(waterfall_data(self.wf, self.yaxis), self.yaxis)
         self.chart = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width", height=340,
@@ -323,7 +322,7 @@ class Calculator(pn.viewable.Viewer):
             label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens"},
             value=self.yaxis, color="primary", variant="outline", css_classes=["ctl-yaxis"])
         self.yaxis_w.param.watch(lambda e: setattr(self, "yaxis", e.new), "value")
-        self.summaries = {lv: pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+        self.summaries = {lv: pn.pane.HTML("", sizing_mode="stretch_width",
                                            css_classes=[f"cl-summary-{lv}"], margin=(5, 10))
                           for lv in LEVERS}
 
@@ -334,7 +333,7 @@ class Calculator(pn.viewable.Viewer):
 
         def group(title, keys, *extra):
             head = pn.pane.HTML(f'<div class="cl-group">{render.esc(title)}</div>',
-                                stylesheets=[APP_CSS], margin=(6, 10, 0, 10), sizing_mode="stretch_width")
+                                margin=(6, 10, 0, 10), sizing_mode="stretch_width")
             return pn.Column(head, *extra, *(W[k] for k in keys), sizing_mode="stretch_width",
                              styles={"flex": "1 1 260px"}, min_width=0, margin=0)
 
@@ -350,7 +349,7 @@ class Calculator(pn.viewable.Viewer):
         self.illustrative_note = pn.pane.HTML(
             '<div class="cl-expl">Illustrative mode: each lever divides the bill by its hand-set '
             "multiplier; the controls still size the GPUs, latency and energy.</div>",
-            stylesheets=[APP_CSS], sizing_mode="stretch_width")
+            sizing_mode="stretch_width")
         workload = card("Workload", self.illustrative_note, groups(
             group("Traffic", ["requests_per_day", "peak_to_average"], W["baseline_cost_per_day"]),
             group("Prompt and reply", ["system_prompt_tokens", "user_tokens", "output_tokens"]),
@@ -368,7 +367,7 @@ class Calculator(pn.viewable.Viewer):
         cards = pn.Column(workload, levers_box, self.advanced, sizing_mode="stretch_width", margin=0)
         chart_bar = pn.FlexBox(
             pn.pane.HTML("<b>Cost waterfall</b> <span class='cl-muted'>(hover a bar for how)</span>",
-                         stylesheets=[APP_CSS], margin=(10, 10)),
+                         margin=(10, 10)),
             self.yaxis_w, sizing_mode="stretch_width", justify_content="space-between", margin=0)
         serving = pn.Column(self.headline, chart_bar, self.chart, cards,
                             sizing_mode="stretch_width", margin=0)
@@ -408,12 +407,12 @@ class Calculator(pn.viewable.Viewer):
         self.train_charts = pn.FlexBox(
             *(pn.pane.Bokeh(f, sizing_mode="stretch_width", styles={"flex": "1 1 300px"}, min_width=0)
               for f in self.train_figs), sizing_mode="stretch_width", margin=0)
-        self.specs = pn.pane.HTML(render.specs_html(specs.load_all()), stylesheets=[APP_CSS],
+        self.specs = pn.pane.HTML(render.specs_html(specs.load_all()),
                                   sizing_mode="stretch_width", css_classes=["cl-specs"])
         hardware = pn.Column(
             pn.pane.HTML("<p>Time, cost and energy to train a dense model of N parameters on D tokens "
                          "(6 N D FLOPs) with G accelerators at the given MFU. Edit a price cell "
-                         "(✎) to recompute that row.</p>", stylesheets=[APP_CSS],
+                         "(✎) to recompute that row.</p>",
                          sizing_mode="stretch_width"),
             pn.FlexBox(*(pn.Column(w, styles={"flex": "1 1 240px"}, min_width=0, margin=0,
                                    sizing_mode="stretch_width")
@@ -430,7 +429,7 @@ class Calculator(pn.viewable.Viewer):
                      for k in ["baseline", *LEVERS]},
             value=self.formula_step, width=260, css_classes=["ctl-formula-step"])
         self.step_w.param.watch(lambda e: setattr(self, "formula_step", e.new), "value")
-        self.formulas = pn.pane.HTML("", stylesheets=[APP_CSS], sizing_mode="stretch_width",
+        self.formulas = pn.pane.HTML("", sizing_mode="stretch_width",
                                      css_classes=["cl-formulas-pane"])
         formulas = pn.Column(self.step_w, self.formulas, sizing_mode="stretch_width", margin=0)
 
@@ -714,7 +713,7 @@ def create_app() -> pn.viewable.Viewable:
     loc = pn.state.location
     theme = requested_theme(loc.search if loc is not None else "")
     # Per session: components take the design current when they are made.
-    pn.config.design = AutoNative if theme == "auto" else Native
+    pn.config.design = AutoNative if theme == "auto" else AppNative
     pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
     calc = Calculator(location=loc)
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])

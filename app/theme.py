@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from bokeh.models import InlineStyleSheet
+from panel.pane import HTML
 from panel.theme import Inherit, Native
 from panel.viewable import Viewable
 
@@ -70,8 +72,42 @@ AUTO_DARK_CSS = (
 )
 
 
-class AutoNative(Native):
-    """Panel's native design, switching to its dark colours with the system."""
+def _shared(sheet, cache: dict | None):
+    """One ``InlineStyleSheet`` per document for each of our CSS strings.
+
+    A CSS string in ``stylesheets`` is copied into every model that carries
+    it; a stylesheet *model* is stored once in the document and referenced.
+    Panel keeps ``cache`` per document, so each session gets its own models.
+    """
+    if not (isinstance(sheet, str) and sheet in _SHARED_CSS):
+        return sheet
+    key = f"cost-levers-inline:{_SHARED_CSS.index(sheet)}"
+    if cache is None:
+        return InlineStyleSheet(css=sheet)
+    if key not in cache:
+        cache[key] = InlineStyleSheet(css=sheet)
+    return cache[key]
+
+
+class AppNative(Native):
+    """Panel's native design, plus the app's own styles on every HTML pane.
+
+    :data:`APP_CSS` and the dark-theme sheet are shared stylesheet models,
+    stored once per document instead of once per component.
+    """
+
+    modifiers: ClassVar[dict] = {HTML: {"stylesheets": [Inherit, "__APP_CSS__"]}}
+
+    @classmethod
+    def _patch_modifiers(cls, doc, modifiers, cache):
+        super()._patch_modifiers(doc, modifiers, cache)
+        if "stylesheets" in modifiers:
+            modifiers["stylesheets"] = [_shared(APP_CSS if st == "__APP_CSS__" else st, cache)
+                                        for st in modifiers["stylesheets"]]
+
+
+class AutoNative(AppNative):
+    """:class:`AppNative`, switching to Panel's dark colours with the system."""
 
     modifiers: ClassVar[dict] = {Viewable: {"stylesheets": [Inherit, AUTO_DARK_CSS]}}
 
@@ -159,3 +195,7 @@ TABLE_CSS = """
 .tabulator .tabulator-cell.tabulator-editing input { color: var(--panel-on-background-color);
   background: var(--panel-background-color); }
 """
+
+
+#: The CSS strings served as shared per-document stylesheet models.
+_SHARED_CSS = (AUTO_DARK_CSS, APP_CSS)

@@ -518,7 +518,7 @@ def test_loading_indicator_says_what_is_loading(served, visit):
     assert "Python runtime" in msg.inner_text()
     assert "pn-loading" in v.page.evaluate("document.body.className")
     assert v.page.evaluate("document.documentElement.dataset.runtime") == "loading"
-    v.page.screenshot(path=str(ARTIFACTS / "loading.png")) if ARTIFACTS.is_dir() else None
+    v.page.screenshot(path=str(ARTIFACTS / "site-loading.png")) if ARTIFACTS.is_dir() else None
     assert held, "the worker never asked for the Python runtime"
     for route in held:
         route.abort("internetdisconnected")
@@ -553,7 +553,7 @@ def test_lesson_page_embeds_calculator_and_sizes_iframe(served, visit):
     )
     page.wait_for_timeout(500)
     if ARTIFACTS.is_dir():
-        page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "site-lesson-page.png"), full_page=True)
     reported = int(page.evaluate("document.getElementById('calculator').dataset.reportedHeight"))
     content = frame.evaluate("Math.ceil(document.body.getBoundingClientRect().bottom)")
     assert reported > 200

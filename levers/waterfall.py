@@ -132,41 +132,21 @@ def _details(o: Outcome) -> dict:
         "separate_gpus": o.separate_gpus,
         "config": dict(vars(o.config)),
         "fleets": [
-            {
-                "role": f.role,
-                "model": f.model,
-                "request_share": f.request_share,
-                "replicas": f.replicas,
-                "gpus_alone": f.gpus,
-                "tp": f.perf.tp,
-                "batch": f.perf.batch,
-                "batch_limit": f.perf.batch_limit,
-                "requests_per_s": f.perf.requests_per_s,
-                "gpu_seconds_per_request": f.perf.gpu_seconds_per_request,
-                "prefill_ms": f.perf.prefill_s * 1e3,
-                "step_ms": f.perf.step_s * 1e3,
-                "step_bound": f.perf.step_bound,
-                "ttft_ms": f.perf.ttft_s * 1e3,
-                "tpot_ms": f.perf.tpot_s * 1e3,
-                "weight_GB": f.perf.weight_GB,
-                "kv_budget_GB": f.perf.kv_budget_GB,
-                "kv_bytes_per_token": f.perf.kv_bytes_per_token,
-                "compute_format": f.perf.compute_format,
-                "share_prefill": f.perf.share_prefill,
-                "share_cached": f.perf.share_cached,
-                "share_decode": f.perf.share_decode,
-                "t_mem_ms": f.perf.t_mem_s * 1e3,
-                "t_cmp_ms": f.perf.t_cmp_s * 1e3,
-                "t_comm_ms": f.perf.t_comm_s * 1e3,
-                "weights_read_GB": f.perf.weights_read_GB,
-                "resident_tokens": f.perf.resident_tokens,
-                "context_tokens": f.perf.context_tokens,
-                "batch_by_memory": f.perf.batch_by_memory,
-                "memory_GB": f.perf.memory_GB,
-            }
+            {"role": f.role, "model": f.model, "request_share": f.request_share,
+             "replicas": f.replicas, "gpus_alone": f.gpus, **_perf(f.perf)}
             for f in o.fleets
         ],
     }
+
+
+def _perf(p) -> dict:
+    """A replica's figures, times in milliseconds (``step_s`` -> ``step_ms``)."""
+    out = {}
+    for key, value in vars(p).items():
+        if key.endswith("_s") and not key.endswith("per_s"):
+            key, value = key[:-2] + "_ms", value * 1e3
+        out[key] = value
+    return out
 
 
 def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:

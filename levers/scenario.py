@@ -8,6 +8,7 @@ these names and go through :func:`levers.params.parse_value`.
 
 from __future__ import annotations
 
+import difflib
 from types import SimpleNamespace
 
 import param
@@ -222,7 +223,10 @@ def parse_mapping(values: dict) -> dict:
     out = {}
     for key, raw in values.items():
         if key not in known:
-            raise InputError(key, "unknown key; known keys: " + ", ".join(known))
+            close = difflib.get_close_matches(str(key), known, n=3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise InputError(str(key)[:60], f"unknown key; {hint}`python -m levers keys` lists all "
+                                            f"{len(known)}")
         out[key] = parse_value(Scenario.param[key], key, raw)
     return out
 

@@ -108,11 +108,12 @@ TRAIN_CONTROLS = {
 TABLE_TITLES = {
     "hardware": "Id", "name": "Accelerator", "days": "Days", "gpu_hours": "GPU-hours",
     "cost_usd": "Cost", "energy_mwh": "Energy [MWh]", "energy_is_estimate": "TDP est.",
-    "usd_per_gpu_hour": "$/GPU-hour ✎", "bf16_dense_TFLOPS": "BF16 TFLOP/s", "tdp_W": "TDP [W]",
+    "usd_per_gpu_hour": "$/GPU-hour ✎", "price_is_estimate": "Price est.",
+    "bf16_dense_TFLOPS": "BF16 TFLOP/s", "tdp_W": "TDP [W]",
     "fastest": "Fastest", "cheapest": "Cheapest",
 }
 #: Column order shown (the data keeps every TrainingRow field).
-TABLE_ORDER = ("name", "usd_per_gpu_hour", "days", "cost_usd", "fastest", "cheapest", "energy_mwh",
+TABLE_ORDER = ("name", "usd_per_gpu_hour", "price_is_estimate", "days", "cost_usd", "fastest", "cheapest", "energy_mwh",
                "energy_is_estimate", "gpu_hours", "bf16_dense_TFLOPS", "tdp_W", "hardware")
 TABS = ("serving", "hardware", "formulas")
 
@@ -398,6 +399,7 @@ class Calculator(pn.viewable.Viewer):
                 "fastest": {"type": "tickCross", "crossElement": False},
                 "cheapest": {"type": "tickCross", "crossElement": False},
                 "energy_is_estimate": {"type": "tickCross", "crossElement": False},
+                "price_is_estimate": {"type": "tickCross", "crossElement": False},
             },
             widths={"name": 170}, css_classes=["cl-training-table"], theme="simple",
             stylesheets=[TABLE_CSS],

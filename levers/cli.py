@@ -99,12 +99,14 @@ def cmd_training(args) -> str:
         "hw": r.hardware + (" (fastest)" if r.fastest else "") + (" (cheapest)" if r.cheapest else ""),
         "days": f"{r.days:.1f}", "cost": f"${r.cost_usd / 1e6:.2f}M",
         "mwh": f"{r.energy_mwh:.1f}" + ("*" if r.energy_is_estimate else ""),
-        "usd": f"${r.usd_per_gpu_hour:.2f}",
+        "usd": f"${r.usd_per_gpu_hour:.2f}" + ("†" if r.price_is_estimate else ""),
     } for r in rows]
     out = _table(table, [("hw", "hardware"), ("days", "days"), ("cost", "cost"),
                          ("mwh", "MWh"), ("usd", "$/GPU-hour")])
     if any(r.energy_is_estimate for r in rows):
         out += "\n* power is an estimate: the vendor publishes no TDP (see hardware_specs/)"
+    if any(r.price_is_estimate for r in rows):
+        out += "\n† price is a placeholder: no public on-demand price (override with --price ID=USD)"
     return out
 
 
@@ -131,7 +133,7 @@ def cmd_hardware(args) -> str:
             "fp8_dense_TFLOPS": a.fp8_dense_TFLOPS, "fp4_dense_TFLOPS": a.fp4_dense_TFLOPS,
             "hbm_GB": a.hbm_GB, "hbm_bandwidth_TBps": a.hbm_bandwidth_TBps, "tdp_W": a.tdp_W,
             "tdp_is_estimate": a.tdp_is_estimate, "scale_up_GBps": a.scale_up_GBps,
-            "usd_per_hour": a.usd_per_hour,
+            "usd_per_hour": a.usd_per_hour, "price_is_estimate": a.price_is_estimate,
             "sources": {k: {"source": v.source, "as_of": v.as_of} for k, v in a.sources.items()},
         })
     if args.format == "json":
@@ -146,10 +148,12 @@ def cmd_hardware(args) -> str:
               "fp4": num(r["fp4_dense_TFLOPS"]), "gb": num(r["hbm_GB"]),
               "tbs": num(r["hbm_bandwidth_TBps"]),
               "w": num(r["tdp_W"]) + ("*" if r["tdp_is_estimate"] else ""),
-              "usd": f"${r['usd_per_hour']:.2f}"} for r in rows]
+              "usd": f"${r['usd_per_hour']:.2f}" + ("†" if r["price_is_estimate"] else "")}
+             for r in rows]
     return _table(table, [("id", "id"), ("bf16", "BF16 TFLOPS"), ("fp8", "FP8"), ("fp4", "FP4"),
                           ("gb", "HBM GB"), ("tbs", "TB/s"), ("w", "TDP W"), ("usd", "$/hr")]) + (
-        "\n* estimate (no published TDP); sources: python -m levers hardware --format json")
+        "\n* estimate (no published TDP); † placeholder price (none public); "
+        "sources: python -m levers hardware --format json")
 
 
 def _number(p, flag):

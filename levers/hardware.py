@@ -42,6 +42,8 @@ def explain(before, after, s) -> str:
         f"{b.hbm_GB / a.hbm_GB:.1f}× the memory at {usd1 / usd0:.1f}× "
         f"the price (${usd0:.2f} → ${usd1:.2f}/GPU-hour)"
     ]
+    if b.price_is_estimate and not s.usd_per_gpu_hour:
+        parts.append(f"{b.id}'s price is a placeholder (no public quote): set usd_per_gpu_hour")
     if s.consolidate and len(after.fleets) > 1:
         parts.append(f"one shared pool: {after.separate_gpus} → {gpus(after.gpus)}")
     return "; ".join(parts)

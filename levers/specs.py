@@ -84,6 +84,7 @@ _TABLES: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "price": {
         "usd_per_hour": ("number", True),
+        "estimate": ("bool", False),
         **_PROVENANCE,
     },
 }
@@ -146,6 +147,9 @@ class Accelerator:
         Per-chip scale-up link bandwidth, bidirectional aggregate [GB/s].
     usd_per_hour
         Default on-demand price [USD per chip-hour].
+    price_is_estimate
+        True when no public price exists and ``usd_per_hour`` is a labelled
+        placeholder (``estimate = true`` in the file's ``[price]`` table).
     sources
         Provenance per table, keyed ``'compute'``, ``'memory'``, ``'power'``,
         ``'interconnect'``, ``'price'``.
@@ -165,6 +169,7 @@ class Accelerator:
     tdp_is_estimate: bool
     scale_up_GBps: float
     usd_per_hour: float
+    price_is_estimate: bool = False
     sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
 
     def peak_TFLOPS(self, fmt: str) -> float | None:
@@ -326,6 +331,7 @@ def _validate(data: dict[str, Any], filename: str) -> Accelerator:
         tdp_is_estimate=p.get("estimate", False),
         scale_up_GBps=tables["interconnect"]["scale_up_GBps"],
         usd_per_hour=tables["price"]["usd_per_hour"],
+        price_is_estimate=tables["price"].get("estimate", False),
         sources={name: Source(source=t["source"], as_of=t["as_of"]) for name, t in tables.items()},
     )
 

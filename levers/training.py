@@ -52,7 +52,8 @@ class TrainingRow:
     energy_mwh
         At TDP [MWh]; ``energy_is_estimate`` when the TDP is an estimate.
     usd_per_gpu_hour
-        Price used [$/GPU-hour].
+        Price used [$/GPU-hour]; ``price_is_estimate`` when it is the spec's
+        placeholder (no public price) rather than a quote or an override.
     bf16_dense_TFLOPS, tdp_W
         The spec figures used.
     fastest, cheapest
@@ -67,6 +68,7 @@ class TrainingRow:
     energy_mwh: float
     energy_is_estimate: bool
     usd_per_gpu_hour: float
+    price_is_estimate: bool
     bf16_dense_TFLOPS: float
     tdp_W: float
     fastest: bool = False
@@ -115,6 +117,7 @@ def training_table(
             hardware=hw.id, name=hw.name, days=seconds / 86_400, gpu_hours=gpu_hours,
             cost_usd=gpu_hours * usd, energy_mwh=gpu_hours * hw.tdp_W / 1e6,
             energy_is_estimate=hw.tdp_is_estimate, usd_per_gpu_hour=usd,
+            price_is_estimate=hw.price_is_estimate and hw_id not in prices,
             bf16_dense_TFLOPS=hw.bf16_dense_TFLOPS, tdp_W=hw.tdp_W,
         ))
     if not rows:

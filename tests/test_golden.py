@@ -88,3 +88,14 @@ def test_chatbot_is_the_lesson_workload_fully_modeled():
     # The lesson's claim: all five levers together make serving 10-30× cheaper.
     assert 10 <= w.total_multiplier <= 30
     assert all(st.multiplier >= 1 for st in w.steps[1:4])
+
+
+def test_placeholder_price_is_flagged_unless_overridden():
+    # hardware_specs/gb200.toml: no public per-GPU GB200 price exists.
+    rows = {r.hardware: r for r in levers.training_table()}
+    assert rows["gb200"].price_is_estimate
+    assert not rows["h100"].price_is_estimate
+    rows = {r.hardware: r for r in levers.training_table(prices={"gb200": 7.5})}
+    assert not rows["gb200"].price_is_estimate and rows["gb200"].usd_per_gpu_hour == 7.5
+    w = levers.waterfall(levers.load_preset("chatbot", hardware="gb200"))
+    assert "placeholder" in w.steps[-1].explanation

@@ -114,6 +114,18 @@ def notice_text(page) -> str:
     return deep_text(page, ".cl-notices")
 
 
+def test_recorders_see_errors_failures_and_dialogs(page, server):
+    """The checks below are only as good as these recorders: prove they record."""
+    page.open(server + "/main")
+    page.page.evaluate("console.error('canary error')")
+    page.page.evaluate("fetch('/no-such-file').catch(() => null)")
+    page.page.evaluate("window.alert('canary dialog')")
+    page.page.wait_for_timeout(300)
+    assert "canary error" in page.errors()
+    assert any(u.endswith("/no-such-file") for u in page.real_failures())
+    assert page.dialogs == ["canary dialog"]
+
+
 def test_default_page_renders_the_waterfall_without_errors(page, server):
     data = page.open(server + "/main")
     assert data["lever"] == ["baseline", *levers.LEVERS, "final"]

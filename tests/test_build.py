@@ -486,6 +486,13 @@ def test_index_offline_shows_prerendered_waterfall(site, served, visit):
     columns = [c for c in data.values() if c]
     assert columns and all(len(c) == len(columns[0]) for c in columns)
     assert len(columns[0]) >= 2, data
+    # The default scenario's numbers, as the engine computes them.
+    import levers
+
+    w = levers.waterfall(levers.Scenario())
+    assert data["lever"] == ["baseline", *levers.LEVERS, "final"]
+    assert data["cost_per_day"] == pytest.approx(
+        [st.cost_per_day for st in w.steps] + [w.final_cost_per_day])
     assert prerendered_waterfall(site)  # and it came from the page, not from Python
     # Bokeh drew the figure: a canvas with a size.
     canvas = page.evaluate("""() => {
@@ -505,6 +512,18 @@ def test_index_offline_shows_prerendered_waterfall(site, served, visit):
     assert not v.foreign, f"requests to other hosts: {v.foreign}"
     assert any(r.startswith(pyodide_prefix()) for r in v.requests), "Pyodide was never requested"
     assert not v.errors(), v.errors()
+
+
+@pytest.mark.browser
+def test_recorders_see_console_errors_and_foreign_requests(served, visit):
+    """The offline checks are only as good as the recorders: prove they record."""
+    v = visit()
+    v.page.goto(f"{served.origin}/index.html")
+    v.page.evaluate("console.error('canary error')")
+    v.page.evaluate("fetch('https://example.invalid/x').catch(() => null)")
+    v.page.wait_for_timeout(300)
+    assert any("canary error" in e for e in v.errors())
+    assert "https://example.invalid/x" in v.foreign
 
 
 @pytest.mark.browser

@@ -184,14 +184,14 @@ def evaluate(cfg: Config, s) -> Outcome:
         return gpus, frac, max(f.perf.tpot_s for f in combo)
 
     # The cheapest shape: fewest GPUs, then least fractional load, then lowest TPOT.
-    best = min(itertools.product(*options.values()), key=size)
-    fleets = list(best)
-    gpus = size(best)[0]
+    fleets = min(itertools.product(*options.values()), key=size)
+    gpus = size(fleets)[0]
     separate = sum(f.gpus for f in fleets)
     cost = gpus * cfg.usd_per_gpu_hour * 24
 
     # Latency, as users see it.
-    big, small = (next((f for f in fleets if f.role == r), None) for r in ("big", "small"))
+    by_role = {f.role: f for f in fleets}
+    big, small = by_role.get("big"), by_role.get("small")
     esc = shares["big"]
     if small is None:
         ttft, tpot = big.perf.ttft_s, big.perf.tpot_s
@@ -233,7 +233,7 @@ def evaluate(cfg: Config, s) -> Outcome:
         usd_per_1m_cached_input=per_m(spend["cached"], cached_in),
         usd_per_1m_output=per_m(spend["output"], out_tok),
         usd_per_1m_tokens=per_m(cost, uncached_in + cached_in + out_tok),
-        fleets=tuple(fleets),
+        fleets=fleets,
         separate_gpus=separate,
         tdp_W=hw.tdp_W,
         tdp_is_estimate=hw.tdp_is_estimate,

@@ -231,6 +231,17 @@ def parse_mapping(values: dict) -> dict:
     return out
 
 
+def require_weight_format(weights: str, hw_id: str, where: str = "the hardware") -> None:
+    """Raise an :class:`InputError` when ``weights=fp4`` meets hardware without FP4."""
+    if weights == "fp4" and not specs.get(hw_id).supports("fp4"):
+        fp4 = [a.id for a in specs.load_all().values() if a.supports("fp4")]
+        raise InputError(
+            "weights",
+            f"fp4 needs FP4 support on {where}; {hw_id} has none "
+            f"(FP4 hardware: {', '.join(fp4)}); allowed here: bf16, fp8, int4",
+        )
+
+
 def check_consistency(s: Scenario) -> None:
     """Checks that involve more than one input.
 
@@ -240,15 +251,8 @@ def check_consistency(s: Scenario) -> None:
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
         or an SLO band's lower edge lies above its upper edge.
     """
-    if s.weights == "fp4" and "quantization" not in s.off:
-        hw = specs.get(s.hardware)
-        if not hw.supports("fp4"):
-            fp4 = [a.id for a in specs.load_all().values() if a.supports("fp4")]
-            raise InputError(
-                "weights",
-                f"fp4 needs FP4 support on the lever-5 hardware; {s.hardware} has none "
-                f"(FP4 hardware: {', '.join(fp4)}); allowed here: bf16, fp8, int4",
-            )
+    if "quantization" not in s.off:
+        require_weight_format(s.weights, s.hardware, "the lever-5 hardware")
     for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
         if getattr(s, lo) > getattr(s, hi):
             raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")

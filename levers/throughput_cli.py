@@ -7,7 +7,13 @@ import param
 from . import models, specs
 from .params import Choice, Count, Quantity, Ref, parse_value
 from .perf import throughput
-from .scenario import KV_FORMATS, WEIGHT_FORMATS, Scenario
+from .scenario import KV_FORMATS, WEIGHT_FORMATS, Scenario, require_weight_format
+
+
+def _like(key: str) -> Quantity:
+    """A fresh declaration with the scenario's default, bounds, unit and doc for ``key``."""
+    p = Scenario.param[key]
+    return Quantity(p.default, bounds=p.bounds, step=p.step, unit=p.unit, doc=p.doc)
 
 
 class ThroughputInputs(param.Parameterized):
@@ -25,14 +31,9 @@ class ThroughputInputs(param.Parameterized):
     concurrency = Count(0, bounds=(0, 100_000), unit="sequences",
                         doc="sequences in flight; 0 = offline, as many as memory allows")
     batching = Choice("continuous", objects=["static", "continuous"], doc="batching mode")
-    mfu = Quantity(Scenario.param.mfu.default, bounds=Scenario.param.mfu.bounds, unit="share",
-                   doc=Scenario.param.mfu.doc)
-    mbu = Quantity(Scenario.param.mbu.default, bounds=Scenario.param.mbu.bounds, unit="share",
-                   doc=Scenario.param.mbu.doc)
-    memory_utilization = Quantity(Scenario.param.memory_utilization.default,
-                                  bounds=Scenario.param.memory_utilization.bounds, unit="share",
-                                  doc=Scenario.param.memory_utilization.doc)
-
+    mfu = _like("mfu")
+    mbu = _like("mbu")
+    memory_utilization = _like("memory_utilization")
 
 def run(values: dict) -> dict:
     """Validate ``values`` (None means the default) and run the estimate."""
@@ -44,10 +45,7 @@ def run(values: dict) -> dict:
         raw = values.get(key)
         v[key] = p.default if raw is None else parse_value(p, key.replace("_", "-"), raw)
     model = models.get(v["model"], v["params_B"], field="model")
-    if v["weights"] == "fp4" and not specs.get(v["hardware"]).supports("fp4"):
-        from .errors import InputError
-
-        raise InputError("weights", f"fp4 needs FP4 hardware; {v['hardware']} has none")
+    require_weight_format(v["weights"], v["hardware"])
     return throughput(
         model, specs.get(v["hardware"]), v["gpus"], v["weights"], v["kv_cache"],
         v["input"], v["output"], concurrency=v["concurrency"], batching=v["batching"],

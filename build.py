@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
 import functools
 import hashlib
 import html.parser
@@ -855,22 +856,172 @@ def write_manifest(staging: Path, info: dict) -> dict:
 # --------------------------------------------------------------------------- build
 
 
+MARKER = "manifest.json"  # written last by every build: the mark of a folder the build may replace
+STAGING_TAG = "building"
+OLD_TAG = "old"
+
+
+def _refuse(out: Path, why: str) -> BuildError:
+    return BuildError(f"refusing to replace --out {out}: {why}; choose a new or empty folder")
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output folder the build did not write.
+
+    `out` may be missing, empty, or a previous build: a folder whose
+    manifest.json names this project and lists every file in it. Anything
+    else (the repository, a source folder, a folder with other files) is
+    refused before any work starts, so no file the build did not write is
+    ever deleted.
+    """
+    if out in (ROOT, STATIC) or out in ROOT.parents:
+        raise _refuse(out, "it holds the project itself")
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise _refuse(out, "it is not a folder")
+    try:
+        entries = list(os.walk(out, followlinks=False, onerror=_raise))
+    except OSError as e:
+        raise BuildError(f"cannot read --out {out}: {e.strerror or e}") from None
+    if not any(dirs or files for _, dirs, files in entries):
+        return  # an empty folder
+    try:
+        manifest = json.loads((out / MARKER).read_text(encoding="utf-8"))
+        listed = set(manifest["files"]) if manifest.get("name") == "cost-levers" else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    if listed is None:
+        raise _refuse(out, f"it holds files and no {MARKER} of a previous build")
+    allowed_dirs = {p.as_posix() for f in listed for p in PurePosixPath(f).parents}
+    foreign = []
+    for top, dirs, files in entries:
+        rel = Path(top).relative_to(out)
+        foreign += [(rel / d).as_posix() for d in dirs
+                    if (rel / d).as_posix() not in allowed_dirs or (Path(top) / d).is_symlink()]
+        foreign += [(rel / f).as_posix() for f in files if (rel / f).as_posix() not in listed | {MARKER}]
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise _refuse(out, f"it holds what the previous build did not write: {shown}")
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def clean_stale(out: Path) -> None:
+    """Remove what killed builds left beside `out`; put back a site a crash left aside.
+
+    Staging folders are named ``.<out>.building-<pid>-<random>`` and a site
+    set aside during a swap ``.<out>.old-<pid>``; those of a process that is
+    no longer running are stale. When `out` is missing but a set-aside site
+    exists (a crash between the two renames of a swap without an atomic
+    exchange), that site is moved back first.
+    """
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    own = os.getpid()
+    for tag in (OLD_TAG, STAGING_TAG):
+        for p in sorted(parent.glob(f".{out.name}.{tag}-*")):
+            pid = p.name.rsplit(f".{tag}-", 1)[1].split("-", 1)[0]
+            if pid.isdigit() and (int(pid) == own or _pid_alive(int(pid))):
+                continue  # a build still running
+            if tag == OLD_TAG and not out.exists() and (p / MARKER).is_file():
+                log(f"restoring {out} from {p.name}, left aside by an interrupted build")
+                os.rename(p, out)
+                continue
+            log(f"removing {p.name}, left behind by an interrupted build")
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def make_staging(out: Path) -> Path:
+    """A new, empty staging folder beside `out` (same filesystem, so the swap is a rename)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{STAGING_TAG}-{os.getpid()}-", dir=out.parent))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # the site's folder as readable as any other, not mkdtemp's 0700
+        return staging
+    except OSError as e:
+        raise BuildError(f"cannot write the site beside --out {out}: {e.strerror or e}") from None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
+
+    Returns False where the system or filesystem has no atomic exchange.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def swap_into_place(staging: Path, out: Path) -> None:
-    """Replace `out` by the finished `staging` folder (both on the same filesystem)."""
-    old = None
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise BuildError(f"{out} exists and is not a folder")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
+    """Replace `out` by the finished `staging` folder (both on the same filesystem).
+
+    There is never a moment without `out`: a missing `out` is created by one
+    rename, an existing one is exchanged with `staging` in one atomic step
+    where the system allows it (the old site then sits in `staging` and is
+    removed). Elsewhere it takes two renames; a crash between them leaves the
+    old site aside, and the next build puts it back (:func:`clean_stale`).
+    """
+    if not out.exists() and not out.is_symlink():
+        os.rename(staging, out)
+        return
+    check_out(out)  # again: files may have been added while the site was built
+    if _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = out.with_name(f".{out.name}.{OLD_TAG}-{os.getpid()}")
+    os.rename(out, old)
     try:
         os.rename(staging, out)
     except OSError:
-        if old is not None:
-            os.rename(old, out)
+        os.rename(old, out)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_data(project: Path) -> None:
+    """Validate the accelerator and model files before anything else runs.
+
+    A bad data file would otherwise fail inside Panel's pre-render, far from
+    its cause; here the message names the file and the field.
+    """
+    from levers import models, specs
+    from levers.errors import SpecError
+
+    try:
+        specs.load_dir(project / "hardware_specs")
+        models.load_dir(project / "levers" / "model_specs")
+    except SpecError as e:
+        raise BuildError(f"invalid data file {e}; fix that file") from None
 
 
 def build(
@@ -887,10 +1038,9 @@ def build(
     out = out.resolve()
     if not app.is_file():
         raise BuildError(f"app {app} does not exist")
-    if out in (ROOT, STATIC) or out in ROOT.parents:
-        raise BuildError(f"refusing to replace {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    check_out(out)
+    check_data(project)
+    staging = make_staging(out)
     try:
         panel, bokeh, convert = import_panel()
         pyodide_url = pyodide_url or convert.PYODIDE_URL
@@ -1028,6 +1178,9 @@ def main(argv: list[str] | None = None) -> int:
         build(args.app, args.out, pyodide_url=args.pyodide_url, pwa=args.pwa, project=args.project)
     except BuildError as e:
         print(f"build.py: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. a folder that cannot be written: one line, no traceback
+        print(f"build.py: error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
         return 1
     if args.serve:
         serve(args.out.resolve(), args.port)

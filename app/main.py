@@ -83,6 +83,8 @@ CONTROLS: dict[str, dict] = {
     "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
     "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
     "max_batch": dict(kind="editable", soft=(1, 1024), step=1, label="Max batch"),
+    "sizing": dict(kind="radio", label="Size fleets for"),
+    "min_replicas": dict(kind="input", label="Fewest replicas per model"),
     "ttft_slo_low_ms": dict(kind="input", label="TTFT band low"),
     "ttft_slo_high_ms": dict(kind="input", label="TTFT band high"),
     "tpot_slo_low_ms": dict(kind="input", label="TPOT band low"),
@@ -137,7 +139,8 @@ def _label(key: str, p, spec: dict) -> str:
 
 def make_widget(key: str, p, value, spec: dict):
     """A widget for parameter ``p`` (engine declaration), labelled and bounded."""
-    kind = spec.get("kind", "input")
+    kind = spec.get("kind") or ("radio" if isinstance(p, param.Selector) else
+                                "check" if isinstance(p, param.Boolean) else "input")
     label = _label(key, p, spec)
     lo, hi = p.bounds if getattr(p, "bounds", None) else (None, None)
     doc = (p.doc or "").strip()
@@ -364,6 +367,7 @@ class Calculator(pn.viewable.Viewer):
         ), css="cl-card-workload", basis="100%")
         self.advanced = disclosure("Advanced: engine, SLO bands, utilization", groups(
             group("Serving engine", ["mfu", "mbu", "memory_utilization", "max_batch"]),
+            group("Sizing", ["sizing", "min_replicas"]),
             group("Load and batching", ["utilization", "static_longest_over_mean",
                                         "baseline_usd_per_gpu_hour"]),
             group("SLO bands", ["ttft_slo_low_ms", "ttft_slo_high_ms", "tpot_slo_low_ms",

@@ -185,3 +185,9 @@ def edge_colours(png_path: str) -> tuple[tuple, tuple]:
     with Image.open(png_path) as im:
         rgb = im.convert("RGB")
         return rgb.getpixel((1, 1)), rgb.getpixel((1, rgb.height - 2))
+
+
+def wait_for_idle(page, timeout: float = 60.0) -> None:
+    """Wait until BokehJS has rendered the document and processed its first messages."""
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle",
+                           timeout=timeout * 1000)

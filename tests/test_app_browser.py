@@ -11,7 +11,7 @@ import re
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
-from browser_util import edge_colours, layout, waterfall
+from browser_util import edge_colours, layout, wait_for_idle, waterfall
 from conftest import Page
 
 import levers
@@ -256,7 +256,8 @@ def test_layout_invariants(make_page, server, width, scheme, query):
     """At phone and desktop width, light and dark, on every tab: no sideways page scroll,
     the chart in the first screen, no text under 12 px, one background colour top to bottom."""
     p = make_page(width=width, height=740 if width == 360 else 900, color_scheme=scheme)
-    p.open(server + "/main" + query)
+    p.page.goto(server + "/main" + query)
+    wait_for_idle(p.page)
     p.page.wait_for_timeout(700)
     facts = layout(p.page)
     tag = f"{width}-{scheme}-{query.strip('?').replace('&', '-').replace('=', '_') or 'serving'}"

@@ -83,6 +83,8 @@ CONTROLS: dict[str, dict] = {
     "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
     "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
     "max_batch": dict(kind="editable", soft=(1, 1024), step=1, label="Max batch"),
+    "sizing": dict(kind="radio", label="Size fleets for"),
+    "min_replicas": dict(kind="editable", soft=(1, 16), step=1, label="Fewest replicas per model"),
     "ttft_slo_low_ms": dict(kind="input", label="TTFT band low"),
     "ttft_slo_high_ms": dict(kind="input", label="TTFT band high"),
     "tpot_slo_low_ms": dict(kind="input", label="TPOT band low"),

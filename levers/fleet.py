@@ -355,10 +355,11 @@ def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, in
     """The cheapest batch and replica count for one shape; None when the SLO
     cannot be held on it.
 
-    At the SLO the batch is the largest whose TPOT and unqueued TTFT meet the
-    targets; when TTFT then needs more replicas than throughput does, halving
-    the batch is tried too, and the fewest replicas win. At maximum
-    throughput the batch is the largest memory and ``max_batch`` allow.
+    At maximum throughput the batch is the largest memory and ``max_batch``
+    allow. At the SLO it starts at the largest whose TPOT and unqueued TTFT
+    meet the targets; when TTFT then needs more replicas than throughput does
+    (a bigger batch has slower steps and, static, a longer batch to wait for),
+    the batch is halved down to 1 and the fewest replicas win.
     """
     if not tg.at_slo:
         b = sh.cap
@@ -370,9 +371,8 @@ def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, in
     while b >= 1:
         perf = sh.at(b, _limit(sh, b, tg))
         n_thr, n, w = replicas_needed((perf,), (lam,), (0.0,), tg)
-        if best is not None and n >= best[2]:
-            break  # halving stopped paying
-        best = (perf, n_thr, n, w)
+        if best is None or n < best[2]:
+            best = (perf, n_thr, n, w)
         if n <= n_thr or not tg.at_slo:
             break
         b //= 2
@@ -440,27 +440,34 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
             f"sequences does not fit on {TP_CHOICES[-1]} x {hw.id}",
         )
     if found is None:
-        # The nearest the hardware gets: both targets scaled by the smallest
-        # factor any shape reaches at batch 1, so at least that shape fits.
-        # Harder inputs can then only cost more, never fall back to a cheaper,
-        # slower fleet.
+        # The nearest the hardware gets: each unreachable target raised to the
+        # best any shape reaches at batch 1; if no shape reaches both, both
+        # scaled by the smallest factor one shape reaches. Harder inputs can
+        # then only cost more, never fall back to a cheaper, slower fleet.
         t1 = min(sh.tpot(1) for sh in shapes)
         f1 = min(sh.ttft(1) for sh in shapes)
-        scale = min(max(sh.tpot(1) / tg.tpot_s, sh.ttft(1) / tg.ttft_s) for sh in shapes)
-        near = Targets(tg.ttft_s * scale * (1 + 1e-9), tg.tpot_s * scale * (1 + 1e-9), True,
+        eps = 1 + 1e-9
+        near = Targets(max(tg.ttft_s, f1 * eps), max(tg.tpot_s, t1 * eps), True,
                        tg.min_replicas, tg.utilization)
+        found = search(near)
+        if found is None:
+            scale = min(max(sh.tpot(1) / tg.tpot_s, sh.ttft(1) / tg.ttft_s) for sh in shapes)
+            near = Targets(tg.ttft_s * scale * eps, tg.tpot_s * scale * eps, True,
+                           tg.min_replicas, tg.utilization)
+            found = search(near)
         why = []
         if t1 > tg.tpot_s:
-            why.append(f"TPOT is at least {t1 * 1e3:,.0f} ms even at batch 1 "
-                       f"(target {tg.tpot_s * 1e3:,.0f} ms)")
+            why.append(f"TPOT is at least {t1 * 1e3:,.3g} ms even at batch 1 "
+                       f"(target {tg.tpot_s * 1e3:,.3g} ms)")
         if f1 > tg.ttft_s:
-            why.append(f"TTFT is at least {f1 * 1e3:,.0f} ms even at batch 1 "
-                       f"(target {tg.ttft_s * 1e3:,.0f} ms)")
+            why.append(f"TTFT is at least {f1 * 1e3:,.4g} ms even at batch 1 "
+                       f"(target {tg.ttft_s * 1e3:,.4g} ms)")
         reason = (f"{model.id} on {hw.id}: " + " and ".join(why or ["no shape holds both targets"])
-                  + f"; priced at the fastest fleet, held to {near.ttft_s * 1e3:,.0f} ms TTFT "
-                  f"and {near.tpot_s * 1e3:,.0f} ms TPOT")
-        found = search(near) or search(Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas,
-                                                tg.utilization))
+                  + f"; priced at the fastest fleet, held to {near.ttft_s * 1e3:,.4g} ms TTFT "
+                  f"and {near.tpot_s * 1e3:,.3g} ms TPOT")
+        if found is None:
+            found = search(Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas, tg.utilization))
+            reason = reason.split(";")[0] + "; priced at maximum throughput"
     perf, n_thr, n, w = found
     return Fleet(role, model.id, share, n, perf.tp * n, perf, lam, n_thr, w,
                  perf.ttft_s + w.p50_s, perf.ttft_s + w.p90_s, perf.tpot_s,

@@ -13,6 +13,13 @@ from . import specs
 from .explain import gpus
 
 ID = "hardware"
+TITLE = "Hardware"
+#: Label on the waterfall's bars.
+SHORT = "Hardware"
+#: The scenario inputs this lever's card shows.
+INPUTS = ('hardware', 'consolidate', 'usd_per_gpu_hour')
+#: Illustrative multiplier, the lesson's worked example [x].
+ILLUSTRATIVE = 1.5
 
 
 def price(s, hw_id: str, override: float) -> float:
@@ -44,6 +51,9 @@ def explain(before, after, s) -> str:
     ]
     if b.price_is_estimate and not s.usd_per_gpu_hour:
         parts.append(f"{b.id}'s price is a placeholder (no public quote): set usd_per_gpu_hour")
-    if s.consolidate and len(after.fleets) > 1:
-        parts.append(f"one shared pool: {after.separate_gpus} → {gpus(after.gpus)}")
+    if s.consolidate and after.pooled:
+        parts.append(f"one shared pool: {after.separate_gpus} → {gpus(after.gpus)} "
+                     f"({after.pool_note})")
+    elif s.consolidate and after.pool_note:
+        parts.append(f"no shared pool: {after.pool_note}")
     return "; ".join(parts)

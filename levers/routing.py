@@ -12,6 +12,13 @@ from dataclasses import replace
 from .explain import pct
 
 ID = "routing"
+TITLE = "Model routing"
+#: Label on the waterfall's bars.
+SHORT = "Routing"
+#: The scenario inputs this lever's card shows.
+INPUTS = ('route_share', 'route_policy')
+#: Illustrative multiplier, the lesson's worked example [x].
+ILLUSTRATIVE = 2.8
 
 
 def apply(cfg, s):

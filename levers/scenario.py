@@ -16,17 +16,12 @@ import param
 from . import models, specs
 from .errors import InputError
 from .params import Choice, Choices, Count, Flag, Quantity, Ref, parse_value
+from .registry import REGISTRY
 
-#: The five levers, in the order they are pulled.
-LEVERS = ("prefix_caching", "batching", "routing", "quantization", "hardware")
+#: The levers, in the order they are pulled (from :mod:`levers.registry`).
+LEVERS = tuple(m.ID for m in REGISTRY)
 
-LEVER_TITLES = {
-    "prefix_caching": "Prefix caching",
-    "batching": "Continuous batching",
-    "routing": "Model routing",
-    "quantization": "Quantization",
-    "hardware": "Hardware",
-}
+LEVER_TITLES = {m.ID: m.TITLE for m in REGISTRY}
 
 WEIGHT_FORMATS = ("bf16", "fp8", "int4", "fp4")
 KV_FORMATS = ("bf16", "fp8")
@@ -181,11 +176,11 @@ class Scenario(param.Parameterized):
         8400, bounds=(1, 1e9), step=100, unit="$/day",
         doc="illustrative mode: the baseline bill",
     )
-    mult_prefix_caching = Quantity(2.4, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 1")
-    mult_batching = Quantity(1.5, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 2")
-    mult_routing = Quantity(2.8, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 3")
-    mult_quantization = Quantity(1.6, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 4")
-    mult_hardware = Quantity(1.5, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 5")
+    for _i, _m in enumerate(REGISTRY, 1):
+        locals()[f"mult_{_m.ID}"] = Quantity(
+            _m.ILLUSTRATIVE, bounds=(0.25, 20), step=0.1, unit="x",
+            doc=f"illustrative multiplier of lever {_i}")
+    del _i, _m
 
     # ------------------------------------------------------------------
     @classmethod

@@ -308,12 +308,17 @@ def replicas_needed(perfs, rates, ttft_extra, tg: Targets) -> tuple[int, int, Wa
     Derivation
     ----------
     Throughput: ``n_thr = ceil(sum(lam_i / replica requests/s_i) / utilization)``,
-    at least ``min_replicas``. TTFT: the smallest ``n >= n_thr`` with
+    at least ``min_replicas``, and one more while the queue's load reaches its
+    server count (no steady state there). TTFT: the smallest ``n >= n_thr`` with
     ``wait_p90(n) + TTFT once admitted <= target`` for every model
     (``ttft_extra`` adds what time-slicing costs each model's first token).
     """
     work = sum(r / p.requests_per_s for p, r in zip(perfs, rates, strict=True))
     n_thr = max(tg.min_replicas, ceil_div(work / tg.utilization))
+    # A queue is only stable below full load: at utilization 1 the last
+    # replica may be needed to keep the wait finite.
+    while p90_wait(perfs, rates, n_thr) == math.inf:
+        n_thr += 1
     if not tg.at_slo:
         return n_thr, n_thr, queue(perfs, rates, n_thr)
     floor = max(p.ttft_s + x for p, x in zip(perfs, ttft_extra, strict=True))

@@ -257,10 +257,28 @@ def check_consistency(s: Scenario) -> None:
     ------
     InputError
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
-        or an SLO band's lower edge lies above its upper edge.
+        an SLO band's lower edge lies above its upper edge, the small model
+        that routing uses is larger than the big one, or a request (prompt
+        plus reply) is longer than a model's context window.
     """
     if "quantization" not in s.off:
         require_weight_format(s.weights, s.hardware, "the lever-5 hardware")
     for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
         if getattr(s, lo) > getattr(s, hi):
             raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")
+    big = models.get(s.big_model, s.big_params_B, field="big_model")
+    used = [("big_model", big)]
+    if "routing" not in s.off and s.route_share > 0:
+        small = models.get(s.small_model, s.small_params_B, field="small_model")
+        if small.params_total_B > big.params_total_B:
+            raise InputError("small_model", (
+                f"{small.id} ({small.params_total_B:g}B parameters) is larger than the big model "
+                f"{big.id} ({big.params_total_B:g}B); routing sends easy requests to the smaller "
+                "model: pick a smaller small_model or a larger big_model"))
+        used.append(("small_model", small))
+    tokens = s.system_prompt_tokens + s.user_tokens + s.output_tokens
+    for role, m in used:
+        if m.context_window_tokens is not None and tokens > m.context_window_tokens:
+            raise InputError("context", (
+                f"a request of {tokens:,} tokens (system_prompt_tokens + user_tokens + output_tokens) "
+                f"is longer than the context window of {role} {m.id}, {m.context_window_tokens:,} tokens"))

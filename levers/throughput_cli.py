@@ -54,6 +54,9 @@ def run(values: dict) -> dict:
         p = ThroughputInputs.param[key]
         raw = values.get(key)
         v[key] = p.default if raw is None else parse_value(p, key.replace("_", "-"), raw)
+    if v["params_B"] is not None and v["model"] != "custom":
+        raise InputError("params-B", f"applies only to --model custom; {v['model']} has its own size "
+                                     f"({models.get(v['model']).params_total_B:g}B parameters)")
     model = models.get(v["model"], v["params_B"], field="model")
     require_weight_format(v["weights"], v["hardware"])
     if v["cached"] > v["input"]:

@@ -24,27 +24,10 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .models import Model
+from .quantization import BYTES_PER_KV, BYTES_PER_PARAM, compute_format
 from .specs import Accelerator
 
-#: Bytes per weight [B/param]. INT4 carries one FP16 scale per 128 weights
-#: (AWQ/GPTQ group size), FP4 one FP8 scale per 16 weights (NVFP4 blocks).
-BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "int4": 0.5 + 2 / 128, "fp4": 0.5 + 1 / 16}
-
-#: Bytes per cached KV element [B].
-BYTES_PER_KV = {"bf16": 2.0, "fp8": 1.0}
-
-
-def compute_format(weights: str, hw: Accelerator) -> str:
-    """The tensor-core format the matmuls run in for a weight precision.
-
-    FP8 and FP4 weights run natively where the accelerator has that format
-    (W8A8, W4A4). Elsewhere, and always for INT4 (AWQ/GPTQ are weight-only),
-    weights are widened to BF16 before the matmul, so the peak is BF16's.
-    """
-    if weights in ("fp8", "fp4") and hw.supports(weights):
-        return weights
-    return "bf16"
-
+__all__ = ["BYTES_PER_KV", "BYTES_PER_PARAM", "compute_format"]  # re-exported for callers
 
 @dataclass(frozen=True)
 class Workload:
@@ -263,10 +246,10 @@ class Shape:
         self.attn = model.attention_flops_per_token(self.ctx)
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
-        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, new)
-        # t_comm(tokens) = comm0 + comm1 x tokens
+        # t_comm(tokens) = comm0 + comm1 x tokens (see t_comm)
         self.comm0 = t_comm(model, hw, tp, 0.0)
         self.comm1 = t_comm(model, hw, tp, 1.0) - self.comm0
+        self.t_pre = pre_flops / self.eff_peak + self.comm0 + self.comm1 * new
         self._slo: dict = {}
 
     @property

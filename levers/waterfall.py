@@ -7,7 +7,8 @@ the multipliers is ``baseline / final``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 from . import hardware
 from .explain import gpus, money, times
@@ -75,12 +76,16 @@ class Step:
     usd_per_1m_tokens: float
     explanation: str
     hardware: str = ""
-    details: dict = field(default_factory=dict)
     ttft_p90_ms: float = 0.0
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
     outcome: Outcome | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def details(self) -> dict:
+        """The outcome's figures as a JSON-ready dict (built on first use)."""
+        return _details(self.outcome) if self.outcome is not None else {}
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,8 @@ class Waterfall:
         """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
         return {
             "mode": self.mode,
-            "steps": [{**{k: v for k, v in vars(st).items() if k != "outcome"},
-                       "classes": [dict(vars(c)) for c in st.classes]}
+            "steps": [{**{f.name: getattr(st, f.name) for f in fields(st) if f.name != "outcome"},
+                       "classes": [dict(vars(c)) for c in st.classes], "details": st.details}
                       for st in self.steps],
             "baseline_cost_per_day": self.baseline_cost_per_day,
             "final_cost_per_day": self.final_cost_per_day,
@@ -201,7 +206,6 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         usd_per_1m_tokens=o.usd_per_1m_tokens * scale,
         explanation=text,
         hardware=o.config.hardware,
-        details=_details(o),
         ttft_p90_ms=o.ttft_p90_ms,
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,

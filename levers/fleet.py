@@ -15,7 +15,7 @@ from .hardware import pooled_fleets
 from .perf import TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div
 from .queueing import Wait
 from .routing import RequestClass, request_classes, shares
-from .sizing import Targets, first_tp, queue, size_shape
+from .sizing import Targets, first_tp, limit, queue, size_shape
 
 SECONDS_PER_DAY = 86_400
 
@@ -223,7 +223,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                 best = got
         return best
 
-    found, reason = search(tg), ""
+    found, reason, used = search(tg), "", tg
     shapes = [sh for sh in built.values() if sh.fits]
     if not shapes:
         raise InputError(
@@ -241,7 +241,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
         eps = 1 + 1e-9
         near = Targets(max(tg.ttft_s, f1 * eps), max(tg.tpot_s, t1 * eps), True,
                        tg.min_replicas, tg.utilization)
-        found = search(near)
+        found, used = search(near), near
         if found is None:
             scale = min(max(sh.tpot(1) / tg.tpot_s, sh.ttft(1) / tg.ttft_s) for sh in shapes)
             near = Targets(tg.ttft_s * scale * eps, tg.tpot_s * scale * eps, True,
@@ -258,9 +258,12 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                   + f"; priced at the fastest fleet, held to {near.ttft_s * 1e3:,.4g} ms TTFT "
                   f"and {near.tpot_s * 1e3:,.3g} ms TPOT")
         if found is None:
-            found = search(Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas, tg.utilization))
+            used = Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas, tg.utilization)
+            found = search(used)
             reason = reason.split(";")[0] + "; priced at maximum throughput"
-    perf, n_thr, n = found
+    core, n_thr, n = found
+    sh = built[core.tp]
+    perf = sh.at(core.batch, limit(sh, core.batch, used))
     w = queue((perf,), (lam,), n)
     return Fleet(role, model.id, share, n, perf.tp * n, perf, lam, n_thr, w,
                  perf.ttft_s + w.p50_s, perf.ttft_s + w.p90_s, perf.tpot_s,

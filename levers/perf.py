@@ -151,6 +151,28 @@ class ReplicaPerf:
     decode_busy_s: float = 0.0
 
 
+class Core:
+    """The few figures of a replica at one batch that sizing needs (see
+    :class:`ReplicaPerf` for their meaning); cheap to build in a search."""
+
+    __slots__ = (
+        "batch",
+        "batch_run_s",
+        "decode_busy_s",
+        "prefill_s",
+        "requests_per_s",
+        "tp",
+        "tpot_s",
+        "ttft_s",
+    )
+
+    def __init__(self, tp, batch, requests_per_s, ttft_s, tpot_s, prefill_s, batch_run_s,
+                 decode_busy_s):
+        self.tp = tp
+        self.batch, self.requests_per_s, self.ttft_s, self.tpot_s = batch, requests_per_s, ttft_s, tpot_s
+        self.prefill_s, self.batch_run_s, self.decode_busy_s = prefill_s, batch_run_s, decode_busy_s
+
+
 class Shape:
     """One replica shape (model, accelerator, tensor-parallel size, formats,
     workload, engine) with everything that does not depend on the batch
@@ -327,6 +349,20 @@ class Shape:
         if self.static:
             return self.t_pre + self.o * self.r * (max(t_mem, t_cmp) + comm) / batch
         return max(self.o * (t_mem + comm) / batch, self.o * (t_cmp + comm) / batch + self.t_pre)
+
+    def core(self, batch: int) -> Core:
+        """:meth:`at`'s sizing figures only, computed the same way."""
+        t_mem, t_cmp, comm = self.parts(batch)
+        o, t_pre = self.o, self.t_pre
+        if self.static:
+            step = max(t_mem, t_cmp) + comm
+            per_req = t_pre + o * self.r * step / batch
+            return Core(self.tp, batch, 1.0 / per_req, batch * t_pre + step, step, t_pre,
+                        batch * t_pre + o * self.r * step, 0.0)
+        per_req = max(o * (t_mem + comm) / batch, o * (t_cmp + comm) / batch + t_pre)
+        tpot = per_req * batch / o
+        return Core(self.tp, batch, 1.0 / per_req, t_pre + tpot, tpot, t_pre, 0.0,
+                    o * (t_cmp + comm) / batch)
 
     def _linear_batch(self, tpot_s: float, ttft_s: float) -> int | None:
         """For a dense model every step term is linear in ``B``: ``x + y B``.

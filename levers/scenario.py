@@ -9,6 +9,7 @@ these names and go through :func:`levers.params.parse_value`.
 from __future__ import annotations
 
 import difflib
+import functools
 from types import SimpleNamespace
 
 import param
@@ -211,12 +212,30 @@ class Scenario(param.Parameterized):
 
     def snapshot(self) -> SimpleNamespace:
         """The inputs as plain attributes, for fast repeated reads."""
-        return SimpleNamespace(**{k: getattr(self, k) for k in self.keys()})
+        keys = _keys(type(self))
+        try:  # param >= 2 keeps set values here; reading it skips the descriptors
+            set_values = self._param__private.values
+        except AttributeError:  # pragma: no cover - other param layouts
+            return SimpleNamespace(**{k: getattr(self, k) for k in keys})
+        defaults = _defaults(type(self))
+        return SimpleNamespace(**{k: set_values.get(k, defaults[k]) for k in keys})
 
     def changed(self, base: Scenario | None = None) -> dict:
         """Inputs that differ from ``base`` (the defaults when None)."""
         ref = (base or Scenario()).values()
         return {k: v for k, v in self.values().items() if ref[k] != v}
+
+
+@functools.cache
+def _keys(cls) -> tuple[str, ...]:
+    """The input names of ``cls``, in declaration order (cached)."""
+    return tuple(cls.keys())
+
+
+@functools.cache
+def _defaults(cls) -> dict:
+    """Each input's declared default (cached; defaults are never reassigned)."""
+    return {k: cls.param[k].default for k in _keys(cls)}
 
 
 def parse_mapping(values: dict) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .perf import TP_CHOICES, Engine, ReplicaPerf, Shape, ceil_div
+from .perf import TP_CHOICES, Core, Engine, Shape, ceil_div
 from .quantization import BYTES_PER_PARAM
 from .queueing import EXACT_UP_TO, Wait, erlang_c, quantile, wait
 
@@ -164,7 +164,7 @@ def limit(sh: Shape, batch: int, tg: Targets) -> str:
     return "tpot" if sh.tpot(batch + 1) > tg.tpot_s else "ttft"
 
 
-def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, int] | None:
+def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[Core, int, int] | None:
     """The cheapest batch and replica count for one shape; None when the SLO
     cannot be held on it.
 
@@ -172,7 +172,9 @@ def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, in
     allow. At the SLO it starts at the largest whose TPOT and unqueued TTFT
     meet the targets; when TTFT then needs more replicas than throughput does
     (a bigger batch has slower steps and, static, a longer batch to wait for),
-    the batch is halved down to 1 and the fewest replicas win.
+    the batch is halved down to 1 and the fewest replicas win. Returns the
+    replica's sizing figures (:meth:`Shape.core`), replicas for throughput and
+    replicas.
     """
     if not tg.at_slo:
         b = sh.cap
@@ -182,10 +184,10 @@ def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, in
             return None
     best = None
     while b >= 1:
-        perf = sh.at(b, limit(sh, b, tg))
-        n_thr, n = replicas_needed((perf,), (lam,), (0.0,), tg)
+        core = sh.core(b)
+        n_thr, n = replicas_needed((core,), (lam,), (0.0,), tg)
         if best is None or n < best[2]:
-            best = (perf, n_thr, n)
+            best = (core, n_thr, n)
         if n <= n_thr or not tg.at_slo:
             break
         b //= 2

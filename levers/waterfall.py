@@ -226,8 +226,8 @@ def waterfall(s: Scenario) -> Waterfall:
 
     A lever in ``off`` leaves the configuration as it was: multiplier 1.
     """
-    check_consistency(s)
     s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
+    check_consistency(s)
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {}

@@ -44,6 +44,7 @@ from app.urlstate import (
 from levers import presets, specs
 from levers.errors import InputError
 from levers.params import parse_value
+from levers.registry import REGISTRY
 from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 from levers.training import TrainingInputs
 
@@ -83,8 +84,8 @@ CONTROLS: dict[str, dict] = {
     "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
     "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
     "max_batch": dict(kind="editable", soft=(1, 1024), step=1, label="Max batch"),
-    "sizing": dict(kind="radio", label="Size fleets for"),
-    "min_replicas": dict(kind="editable", soft=(1, 16), step=1, label="Fewest replicas per model"),
+    "sizing": dict(kind="radio", label="Price fleets at"),
+    "min_replicas": dict(kind="input", label="Fewest replicas per model"),
     "ttft_slo_low_ms": dict(kind="input", label="TTFT band low"),
     "ttft_slo_high_ms": dict(kind="input", label="TTFT band high"),
     "tpot_slo_low_ms": dict(kind="input", label="TPOT band low"),
@@ -94,13 +95,7 @@ CONTROLS: dict[str, dict] = {
 }
 
 #: Each lever card's own controls, in the lesson's order.
-LEVER_CONTROLS = {
-    "prefix_caching": ["cache_hit_rate"],
-    "batching": ["batching"],
-    "routing": ["route_share", "route_policy"],
-    "quantization": ["weights", "kv_cache"],
-    "hardware": ["hardware", "consolidate", "usd_per_gpu_hour"],
-}
+LEVER_CONTROLS = {m.ID: list(m.INPUTS) for m in REGISTRY}
 MODELS = ["big_model", "big_params_B", "small_model", "small_params_B", "baseline_hardware"]
 TRAIN_CONTROLS = {
     "params": dict(kind="editable", soft=(1e9, 1e12), step=1e9, fmt="0.[0]a", label="Model parameters N"),
@@ -363,8 +358,8 @@ class Calculator(pn.viewable.Viewer):
             group("Serving engine", ["mfu", "mbu", "memory_utilization", "max_batch"]),
             group("Load and batching", ["utilization", "static_longest_over_mean",
                                         "baseline_usd_per_gpu_hour"]),
-            group("SLO bands", ["ttft_slo_low_ms", "ttft_slo_high_ms", "tpot_slo_low_ms",
-                                "tpot_slo_high_ms"]),
+            group("SLO bands", ["sizing", "min_replicas", "ttft_slo_low_ms", "ttft_slo_high_ms",
+                                "tpot_slo_low_ms", "tpot_slo_high_ms"]),
         ), collapsed=True, css="cl-card-advanced", basis="100%")
         levers_box = pn.FlexBox(*self.lever_cards.values(), sizing_mode="stretch_width", margin=0,
                                 css_classes=["cl-cards"])

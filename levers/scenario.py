@@ -159,11 +159,24 @@ class Scenario(param.Parameterized):
         doc="most sequences a replica decodes at once (vLLM's max_num_seqs)",
     )
 
+    # ---- sizing ---------------------------------------------------------
+    sizing = Choice(
+        "slo", objects=["slo", "max_throughput"],
+        doc="slo: batches and replicas hold the TPOT and p90 TTFT targets; "
+            "max_throughput: the largest batch memory allows, latency only reported",
+    )
+    min_replicas = Count(
+        2, bounds=(1, 1000), unit="replicas",
+        doc="fewest replicas each serving model (or a shared pool) runs, for redundancy",
+    )
+
     # ---- SLO bands ------------------------------------------------------
     ttft_slo_low_ms = Quantity(200, bounds=(1, 60_000), step=10, unit="ms", doc="TTFT band, lower edge")
-    ttft_slo_high_ms = Quantity(800, bounds=(1, 60_000), step=10, unit="ms", doc="TTFT band, upper edge")
+    ttft_slo_high_ms = Quantity(800, bounds=(1, 60_000), step=10, unit="ms",
+                                doc="TTFT band, upper edge: the 90th-percentile target fleets are sized for")
     tpot_slo_low_ms = Quantity(30, bounds=(1, 10_000), step=1, unit="ms", doc="TPOT band, lower edge")
-    tpot_slo_high_ms = Quantity(80, bounds=(1, 10_000), step=1, unit="ms", doc="TPOT band, upper edge")
+    tpot_slo_high_ms = Quantity(80, bounds=(1, 10_000), step=1, unit="ms",
+                                doc="TPOT band, upper edge: the target batches are sized for")
 
     # ---- illustrative mode ----------------------------------------------
     baseline_cost_per_day = Quantity(
@@ -205,7 +218,7 @@ class Scenario(param.Parameterized):
 
     def snapshot(self) -> SimpleNamespace:
         """The inputs as plain attributes, for fast repeated reads."""
-        return SimpleNamespace(**self.values())
+        return SimpleNamespace(**{k: getattr(self, k) for k in self.keys()})
 
     def changed(self, base: Scenario | None = None) -> dict:
         """Inputs that differ from ``base`` (the defaults when None)."""

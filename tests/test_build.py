@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 import venv
 import zipfile
@@ -832,7 +831,7 @@ def test_pwa_new_build_replaces_stale_cache(browser, tmp_path):
             v.close()
 
 
-# --------------------------------------------------------------------------- CDN
+# --------------------------------------------------------------------------- helpers
 
 
 def wait_until(probe, timeout: float, interval: float = 0.25):
@@ -844,54 +843,3 @@ def wait_until(probe, timeout: float, interval: float = 0.25):
             return result
         time.sleep(interval)
     return None
-
-
-def cdn_reachable(url: str) -> str | None:
-    try:
-        req = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return None if resp.status == 200 else f"HTTP {resp.status}"
-    except (urllib.error.URLError, OSError) as e:
-        return str(getattr(e, "reason", e))
-
-
-@pytest.mark.cdn
-@pytest.mark.browser
-def test_live_app_with_pyodide_cdn_moves_a_lever_and_shares_url(site, browser):
-    from panel.io import convert
-
-    problem = cdn_reachable(convert.PYODIDE_URL)
-    if problem:
-        pytest.skip(f"Pyodide CDN unreachable ({convert.PYODIDE_URL}): {problem}")
-    with Served(site) as s:
-        context = browser.new_context()
-        try:
-            page = context.new_page()
-            console: list[str] = []
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.goto(f"{s.origin}/index.html")
-            page.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
-            before = page.evaluate(WATERFALL_JS)
-            # Move the first slider one step through BokehJS, as a drag would.
-            moved = page.evaluate("""() => {
-              for (const doc of Bokeh.documents) {
-                for (const m of doc.all_models) {
-                  if (m.type === 'Slider' && typeof m.value === 'number') {
-                    const v = m.value + m.step <= m.end ? m.value + m.step : m.value - m.step;
-                    m.value = v; return v;
-                  }
-                }
-              }
-              return null;
-            }""")
-            assert moved is not None, "no slider in the app"
-            after = wait_until(lambda: (d := page.evaluate(WATERFALL_JS)) != before and d, 30)
-            shared = wait_until(lambda: urlsplit(page.url).query and page.url, 30)
-            page2 = context.new_page()
-            page2.goto(shared)
-            page2.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
-            assert wait_until(lambda: page2.evaluate(WATERFALL_JS) == after, 30), (
-                f"{shared} does not reproduce the moved lever"
-            )
-        finally:
-            context.close()

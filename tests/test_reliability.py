@@ -159,12 +159,6 @@ def test_context_window_of_the_small_model_counts_when_routing():
     levers.load_preset("chatbot", **values, route_share=0)
 
 
-def test_routing_explanation_never_says_costs_one_over_zero():
-    for small in ("qwen2.5-7b", "llama-3.1-8b", "mixtral-8x7b", "llama-3.1-70b"):
-        w = levers.waterfall(levers.load_preset("chatbot", small_model=small))
-        assert "1/0 " not in w.steps[3].explanation, small
-
-
 @pytest.mark.parametrize("key", ["usd_per_gpu_hour", "baseline_usd_per_gpu_hour"])
 @pytest.mark.parametrize("price", [5e-324, 2.2e-309, 1e-9, 0.009])
 def test_a_price_near_zero_is_refused(key, price):

@@ -25,6 +25,8 @@ LEVERS = tuple(m.ID for m in REGISTRY)
 LEVER_TITLES = {m.ID: m.TITLE for m in REGISTRY}
 
 WEIGHT_FORMATS = ("bf16", "fp8", "int4", "fp4")
+#: Lowest price override [$/GPU-hour]; 0 stands for the accelerator's own price.
+MIN_USD_PER_GPU_HOUR = 0.01
 KV_FORMATS = ("bf16", "fp8")
 
 
@@ -276,7 +278,8 @@ def check_consistency(s: Scenario) -> None:
     ------
     InputError
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
-        an SLO band's lower edge lies above its upper edge, the small model
+        an SLO band's lower edge lies above its upper edge, a price override
+        is below $0.01/GPU-hour (but not 0, the spec's price), the small model
         that routing uses is larger than the big one, or a request (prompt
         plus reply) is longer than a model's context window.
     """
@@ -285,6 +288,11 @@ def check_consistency(s: Scenario) -> None:
     for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
         if getattr(s, lo) > getattr(s, hi):
             raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")
+    for key in ("baseline_usd_per_gpu_hour", "usd_per_gpu_hour"):
+        if 0 < getattr(s, key) < MIN_USD_PER_GPU_HOUR:  # a price of ~0 would divide the bill by ~0
+            hi = Scenario.param[key].bounds[1]
+            raise InputError(key, f"got {getattr(s, key):g}; allowed: 0 (the accelerator's own price) or a "
+                                  f"price from {MIN_USD_PER_GPU_HOUR:g} to {hi:,g} [$/GPU-hour]")
     big = models.get(s.big_model, s.big_params_B, field="big_model")
     used = [("big_model", big)]
     if "routing" not in s.off and s.route_share > 0:

@@ -355,3 +355,18 @@ def test_no_output_is_non_finite_over_every_keys_bounds(values):
     assert not bad, bad
     assert all(step["cost_per_day"] > 0 and step["gpus"] >= 1 for step in data["steps"])
     json.dumps(data, allow_nan=False)
+
+
+def test_training_failure_is_a_notice(monkeypatch):
+    import app.main as main
+
+    c = main.Calculator("")
+    before = list(c.rows)
+
+    def broken(**kwargs):
+        raise ArithmeticError("overflow in the table")
+
+    monkeypatch.setattr(main.levers, "training_table", broken)
+    c.train_w["gpus"].value = 64
+    assert c.rows == before
+    assert c.notice.visible and "ArithmeticError: overflow in the table" in c.notice.object

@@ -105,6 +105,13 @@ def test_load_preset_refuses_odd_values_by_name(key, value):
     assert exc.value.field == key
 
 
+@pytest.mark.parametrize("name", [["chatbot"], {"chatbot": 1}, 5, None, ""])
+def test_load_preset_refuses_an_odd_name(name):
+    with pytest.raises(InputError) as exc:
+        levers.load_preset(name)
+    assert exc.value.field == "preset" and "allowed: lesson" in exc.value.message
+
+
 def test_decimal_comma_in_the_cli_is_one_line_naming_the_key(capsys):
     assert cli.main(["waterfall", "--set", "usd_per_gpu_hour=2,50"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -676,8 +676,8 @@ class Calculator(pn.viewable.Viewer):
         values = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
         try:
             rows = levers.training_table(**values, prices=self.prices)
-        except InputError as e:
-            self.error_notices = [Notice(e.field, e.message)]
+        except Exception as e:  # any failure: a notice naming it, the last good rows kept
+            self.error_notices = [describe_failure(e)]
             rows = self.rows
         self.rows = rows
         self._write_table()

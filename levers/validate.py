@@ -42,7 +42,12 @@ SPLITS = ("fit", "holdout")
 _FILE_KEYS = {"source", "url", "as_of", "serving_stack", "scenario", "metric", "kv_cache", "conditions",
               "split", "points"}
 _POINT_KEYS = {"id", "round", "benchmark", "model", "hardware", "gpus", "weights", "kv_cache", "input_tokens",
-               "input_tokens_bounds", "output_tokens", "value", "split", "serving_stack", "url", "note"}
+               "input_tokens_bounds", "output_tokens", "value", "split", "serving_stack", "url", "note",
+               "concurrency"}
+#: How each scenario runs: ``offline`` queues every request at once and lets
+#: memory set the batch (continuous batching); ``fixed_batch`` prefills a batch
+#: of ``concurrency`` equal requests, then decodes them together.
+SCENARIOS = ("offline", "fixed_batch")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Measurement:
         ``"fit"`` or ``"holdout"``.
     round, benchmark
         Benchmark round and name, for same-round pairs (empty otherwise).
+    concurrency
+        Sequences run together in a ``fixed_batch`` scenario (0 otherwise).
     """
 
     id: str
@@ -91,6 +98,7 @@ class Measurement:
     split: str
     round: str = ""
     benchmark: str = ""
+    concurrency: int = 0
 
     @property
     def per_gpu(self) -> float:
@@ -123,6 +131,8 @@ def parse(text: str, filename: str) -> list[Measurement]:
         _need(filename, key, data.get(key), str)
     if data["metric"] != "output_tokens_per_s":
         raise SpecError(f"{filename}: metric", "only 'output_tokens_per_s' is supported")
+    if data["scenario"] not in SCENARIOS:
+        raise SpecError(f"{filename}: scenario", f"must be one of {', '.join(SCENARIOS)}, got {data['scenario']!r}")
     points = data.get("points")
     if not isinstance(points, list) or not points:
         raise SpecError(f"{filename}: points", "must be a non-empty array of tables")
@@ -163,6 +173,11 @@ def parse(text: str, filename: str) -> list[Measurement]:
             if not ok:
                 raise SpecError(f"{filename}: {where}", "needs input_tokens, or input_tokens_bounds = [low, high]")
             bounds = tuple(bounds)
+        conc = get.get("concurrency", 0)
+        if data["scenario"] == "fixed_batch":
+            _need(filename, f"{where}.concurrency", conc, int)
+        elif conc:
+            raise SpecError(f"{filename}: {where}.concurrency", "only a fixed_batch scenario has a concurrency")
         out.append(Measurement(
             id=get.get("id", f"{stem}:{i}"),
             source=data["source"], url=_need(filename, f"{where}.url", get.get("url"), str), as_of=data["as_of"],
@@ -173,7 +188,7 @@ def parse(text: str, filename: str) -> list[Measurement]:
             input_tokens=isl, input_bounds=bounds,
             output_tokens=float(_need(filename, f"{where}.output_tokens", get.get("output_tokens"), int | float)),
             value=float(_need(filename, f"{where}.value", get.get("value"), int | float)),
-            split=split, round=get.get("round", ""), benchmark=get.get("benchmark", ""),
+            split=split, round=get.get("round", ""), benchmark=get.get("benchmark", ""), concurrency=conc,
         ))
     return out
 
@@ -193,7 +208,8 @@ def load() -> tuple[Measurement, ...]:
 
 # --- the model -------------------------------------------------------------
 def replica(model, hw, tp: int, weights: str, kv_cache: str, work: perf.Workload, *,
-            concurrency: int = 0, fit: efficiency.FamilyFit | None = None) -> perf.ReplicaPerf | None:
+            concurrency: int = 0, batching: str = "continuous",
+            fit: efficiency.FamilyFit | None = None) -> perf.ReplicaPerf | None:
     """One replica with the fitted efficiency of ``hw``'s family.
 
     The batch does not depend on the efficiency (memory and concurrency set
@@ -204,8 +220,8 @@ def replica(model, hw, tp: int, weights: str, kv_cache: str, work: perf.Workload
     fit = fit or efficiency.for_hardware(hw.id)
     fmt = perf.compute_format(weights, hw)
     mfu = fit.prefill_share(fmt)
-    engine = perf.Engine(batching="continuous", mfu=mfu, mbu=1.0, memory_utilization=MEMORY_UTILIZATION,
-                         max_batch=0, longest_over_mean=2.0)
+    engine = perf.Engine(batching=batching, mfu=mfu, mbu=1.0, memory_utilization=MEMORY_UTILIZATION,
+                         max_batch=0, longest_over_mean=1.0)
     probe = perf.replica(model, hw, tp, weights, kv_cache, work, engine, concurrency)
     if probe is None:
         return None
@@ -233,8 +249,10 @@ def modeled(m: Measurement, input_tokens: int | None = None, fit: efficiency.Fam
     work = perf.Workload(isl, 0, m.output_tokens)
     sizes = [m.gpus] if m.input_tokens else [tp for tp in (1, 2, 4, 8) if tp <= m.gpus and m.gpus % tp == 0]
     best = 0.0
+    batching = "static" if m.scenario == "fixed_batch" else "continuous"
     for tp in sizes:
-        r = replica(model, hw, tp, m.weights, m.kv_cache, work, fit=fit)
+        r = replica(model, hw, tp, m.weights, m.kv_cache, work, concurrency=m.concurrency, batching=batching,
+                    fit=fit)
         if r is not None:
             best = max(best, r.output_tokens_per_s / tp)
     return best * m.gpus
@@ -302,7 +320,7 @@ def report() -> dict:
         cases.append({
             "id": m.id, "split": m.split, "model": m.model, "hardware": m.hardware, "family": fam.family,
             "stack": m.serving_stack, "gpus": m.gpus, "weights": m.weights, "input_tokens": m.input_tokens,
-            "output_tokens": m.output_tokens, "measured": m.value, "modeled": mod,
+            "output_tokens": m.output_tokens, "concurrency": m.concurrency, "measured": m.value, "modeled": mod,
             "ratio": mod / m.value, "url": m.url,
         })
     by_split = {s: summary([c["ratio"] for c in cases if c["split"] == s]) for s in SPLITS}
@@ -320,12 +338,15 @@ def report() -> dict:
 def text(rep: dict | None = None) -> str:
     """The report as plain-text tables."""
     rep = rep or report()
-    lines = [f"{'split':8} {'model':15} {'hardware':8} {'gpus':>4} {'fmt':4} {'in/out':>11} "
+    lines = [f"{'split':8} {'model':15} {'hardware':8} {'gpus':>4} {'fmt':4} {'in/out':>11} {'batch':>6} "
              f"{'measured':>9} {'modeled':>9} {'ratio':>6}"]
-    for c in sorted(rep["cases"], key=lambda c: (c["split"], c["model"], c["hardware"], c["input_tokens"])):
+    order = sorted(rep["cases"], key=lambda c: (c["split"], c["model"], c["hardware"], c["input_tokens"],
+                                                c["output_tokens"], c["concurrency"]))
+    for c in order:
         io = f"{c['input_tokens']}/{c['output_tokens']:.0f}"
+        batch = str(c["concurrency"]) if c["concurrency"] else "max"
         lines.append(f"{c['split']:8} {c['model']:15} {c['hardware']:8} {c['gpus']:>4} {c['weights']:4} {io:>11} "
-                     f"{c['measured']:>9,.0f} {c['modeled']:>9,.0f} {c['ratio']:>6.2f}")
+                     f"{batch:>6} {c['measured']:>9,.0f} {c['modeled']:>9,.0f} {c['ratio']:>6.2f}")
     lines.append("")
     lines.append(f"{'split':8} {'cases':>5} {'median error':>13} {'worst':>7} {'within x1.5':>12}")
     for s, v in rep["summary"].items():

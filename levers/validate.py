@@ -324,6 +324,15 @@ def report() -> dict:
             "ratio": mod / m.value, "url": m.url,
         })
     by_split = {s: summary([c["ratio"] for c in cases if c["split"] == s]) for s in SPLITS}
+    families = []
+    for name, f in sorted(efficiency.load().items()):
+        hold = summary([c["ratio"] for c in cases if c["family"] == name and c["split"] == "holdout"])
+        families.append({
+            "family": name, "stack": f.stack, "fitted": f.fitted, "fit_points": f.points, "bw": f.bw,
+            "decode_flops": f.decode_flops, "prefill": dict(f.prefill), "allreduce_us": f.allreduce_us,
+            "fit_log_rms": f.log_rms, "fit_log_max": f.log_max, "band": f.band(),
+            "holdout_cases": hold["cases"], "holdout_median_error": hold["median_error"],
+        })
     by_split["all"] = summary([c["ratio"] for c in cases])
     pr = pairs()
     hold = by_split["holdout"]
@@ -332,7 +341,7 @@ def report() -> dict:
         "every_case_within_1_5": hold["worst_error"] is not None and hold["worst_error"] <= TARGET_WORST,
         "pairs_in_order": all(p["in_order"] for p in pr),
     }
-    return {"cases": cases, "summary": by_split, "pairs": pr, "targets": targets}
+    return {"cases": cases, "summary": by_split, "families": families, "pairs": pr, "targets": targets}
 
 
 def text(rep: dict | None = None) -> str:
@@ -353,6 +362,16 @@ def text(rep: dict | None = None) -> str:
         if v["cases"]:
             lines.append(f"{s:8} {v['cases']:>5} {'x' + format(v['median_error'], '.3f'):>13} "
                          f"{'x' + format(v['worst_error'], '.2f'):>7} {v['within_1_5']:>12.0%}")
+    lines.append("")
+    lines.append(f"{'family':9} {'stack':12} {'fit pts':>7} {'bw':>5} {'dec':>5} {'prefill':>12} {'AR us':>6} "
+                 f"{'fit rms':>8} {'fit max':>8} {'held-out median':>15}")
+    for f in rep["families"]:
+        pre = ",".join(f"{k}:{v:.2f}" for k, v in sorted(f["prefill"].items()))
+        med = f"x{f['holdout_median_error']:.3f}" if f["holdout_median_error"] else "-"
+        stack = f["stack"] if f["fitted"] else "unfitted"
+        lines.append(f"{f['family']:9} {stack:12} {f['fit_points']:>7} {f['bw']:>5.2f} {f['decode_flops']:>5.2f} "
+                     f"{pre:>12} {f['allreduce_us']:>6.1f} {'x' + format(math.exp(f['fit_log_rms']), '.3f'):>8} "
+                     f"{'x' + format(math.exp(f['fit_log_max']), '.3f'):>8} {med:>15}")
     lines.append("")
     lines.append(f"{'round':5} {'benchmark':14} {'faster':>7} {'slower':>7} {'measured':>9} "
                  f"{'modeled (low..high input)':>26} order")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import models, specs
+from . import efficiency, models, specs
 from .explain import gpus
 from .perf import BYTES_PER_KV, BYTES_PER_PARAM
 from .training import TrainingRow
@@ -87,19 +87,13 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
         Line("batch", "min(⌊(memory − weights − cached × KV) / (resident × KV)⌋, max_batch)",
              f"min({fleet['batch_by_memory']:,}, {s.max_batch})",
              f"{fleet['batch']} sequences (limit: {fleet['batch_limit']})"),
-        Line("decode step, bandwidth", "(weights read + batch × context × KV) / (tp × HBM BW × mbu)",
-             f"({fleet['weights_read_GB']:.1f} GB + {fleet['batch']} × {fleet['context_tokens']:,.0f} × "
-             f"{fleet['kv_bytes_per_token']:,.0f} B) / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {s.mbu:g})",
-             f"{_g(fleet['t_mem_ms'])} ms"),
-        Line("decode step, compute", "batch × (2 × active params + attention) / (tp × peak × mfu)",
-             f"{fleet['batch']} × (2 × {m.params_active_B:g}e9 + attn) / ({tp} × {peak:g} TFLOPS "
-             f"({fleet['compute_format']}) × {s.mfu:g})", f"{_g(fleet['t_cmp_ms'])} ms"),
+        *_decode_lines(fleet, m, hw, tp, peak),
         Line("decode step", "max(bandwidth, compute) + all-reduces",
              f"max({_g(fleet['t_mem_ms'])}, {_g(fleet['t_cmp_ms'])}) + {_g(fleet['t_comm_ms'])} ms",
              f"{_g(fleet['step_ms'])} ms ({fleet['step_bound']}-bound)"),
         Line("prefill per request", "(prompt − cached) × (2 × active params + attention) / (tp × peak × mfu)",
              f"{prompt - cached:,.0f} tokens × (2 × {m.params_active_B:g}e9 + attn) / "
-             f"({tp} × {peak:g} TFLOPS × {s.mfu:g})", f"{_g(fleet['prefill_ms'])} ms"),
+             f"({tp} × {peak:g} TFLOPS × {fleet['mfu']:.3g})", f"{_g(fleet['prefill_ms'])} ms"),
         Line("replica throughput",
              "batch / (prefill × batch + reply × longest/mean × step)" if static else
              "1 / max(reply × bandwidth step / batch, reply × compute step / batch + prefill)",
@@ -117,7 +111,52 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
         Line("TPOT", "step time at this batch" if static else "replica time per request × batch / reply",
              "", f"{_g(fleet['tpot_ms'])} ms"),
     ]
+    if fleet["efficiency_family"]:
+        fit = efficiency.for_hardware(hw.id)
+        basis = (f"{fit.points} published measurements" if fit.fitted
+                 else "no measurements of this family: twice the widest fitted family's")
+        lines.append(Line(
+            "uncertainty of throughput", "× or ÷ exp(RMS of ln(modeled / measured)) of the family's fit",
+            f"{fit.family} ({basis}): exp({fit.log_rms:.3f})",
+            f"×/÷ {fleet['band']:.2f}: {_g(fleet['requests_per_s'] / fleet['band'])}–"
+            f"{_g(fleet['requests_per_s'] * fleet['band'])} requests/s per replica"))
     return lines
+
+
+def _decode_lines(fleet: dict, m, hw, tp: int, peak: float) -> list[Line]:
+    """The decode step's bandwidth and compute time, with the efficiency terms substituted.
+
+    With fixed shares (``mbu`` set) the step's bytes move at ``mbu`` of peak
+    bandwidth and its FLOPs run at ``mfu`` of peak. With the fitted efficiency
+    (``mbu = 0``) the bytes move at the family's ``bw`` share and the FLOPs at
+    its ``decode_flops`` share, one after the other, and the achieved ``mbu``
+    follows (:mod:`levers.efficiency`).
+    """
+    bytes_ = (f"({fleet['weights_read_GB']:.1f} GB + {fleet['batch']} × {fleet['context_tokens']:,.0f} × "
+              f"{fleet['kv_bytes_per_token']:,.0f} B)")
+    flops = f"{fleet['batch']} × (2 × {m.params_active_B:g}e9 + attn)"
+    fmt = fleet["compute_format"]
+    compute = Line("decode step, compute", "batch × (2 × active params + attention) / (tp × peak × mfu)",
+                   f"{flops} / ({tp} × {peak:g} TFLOPS ({fmt}) × {fleet['mfu']:.3g})",
+                   f"{_g(fleet['t_cmp_ms'])} ms")
+    if not fleet["decode_flops"]:
+        return [Line("decode step, bandwidth", "(weights read + batch × context × KV) / (tp × HBM BW × mbu)",
+                     f"{bytes_} / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {fleet['mbu']:.3g})",
+                     f"{_g(fleet['t_mem_ms'])} ms"), compute]
+    fit = efficiency.for_hardware(hw.id)
+    return [
+        Line("decode step, bytes then FLOPs",
+             "(weights read + batch × context × KV) / (tp × HBM BW × bw) "
+             "+ batch × (2 × active params + attention) / (tp × peak × decode_flops)",
+             f"{bytes_} / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {fit.bw:.3g}) + {flops} / "
+             f"({tp} × {peak:g} TFLOPS ({fmt}) × {fit.decode_flops:.3g})  [{fit.family}, "
+             + ("fitted" if fit.fitted else "unfitted: median of the fitted families") + "]",
+             f"{_g(fleet['t_mem_ms'])} ms"),
+        Line("achieved bandwidth share (mbu)", "(weights read + batch × context × KV) / (tp × HBM BW × step)",
+             f"{bytes_} / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {_g(fleet['t_mem_ms'])} ms)",
+             f"{fleet['mbu']:.3f}"),
+        compute,
+    ]
 
 
 def cost_lines(step: Step) -> list[Line]:

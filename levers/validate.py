@@ -210,29 +210,11 @@ def load() -> tuple[Measurement, ...]:
 def replica(model, hw, tp: int, weights: str, kv_cache: str, work: perf.Workload, *,
             concurrency: int = 0, batching: str = "continuous",
             fit: efficiency.FamilyFit | None = None) -> perf.ReplicaPerf | None:
-    """One replica with the fitted efficiency of ``hw``'s family.
-
-    The batch does not depend on the efficiency (memory and concurrency set
-    it), so a first pass finds the batch, its step bytes and FLOPs; the
-    second runs with decode's achieved bandwidth share for that step
-    (:func:`levers.efficiency.decode_mbu`) and prefill's fitted share.
-    """
-    fit = fit or efficiency.for_hardware(hw.id)
-    fmt = perf.compute_format(weights, hw)
-    mfu = fit.prefill_share(fmt)
-    engine = perf.Engine(batching=batching, mfu=mfu, mbu=1.0, memory_utilization=MEMORY_UTILIZATION,
-                         max_batch=0, longest_over_mean=1.0)
-    probe = perf.replica(model, hw, tp, weights, kv_cache, work, engine, concurrency)
-    if probe is None:
-        return None
-    peak = hw.peak_TFLOPS(fmt) * 1e12 * tp
-    bw = hw.hbm_bandwidth_TBps * 1e12 * tp
-    step_bytes = probe.weights_read_GB * 1e9 + probe.batch * probe.context_tokens * probe.kv_bytes_per_token
-    step_flops = probe.t_cmp_s * peak * mfu
-    # perf.t_comm counts ALLREDUCE_LATENCY_S per all-reduce; the family's own latency replaces it.
-    extra = 2 * model.layers * (fit.allreduce_us * 1e-6 - perf.ALLREDUCE_LATENCY_S) if tp > 1 else 0.0
-    mbu = efficiency.decode_mbu(hw.id, peak, bw, step_bytes, step_flops, max(extra, 0.0), fit)
-    return perf.replica(model, hw, tp, weights, kv_cache, work, replace(engine, mbu=mbu), concurrency)
+    """One replica with the fitted efficiency of ``hw``'s family (or ``fit``), as the engine runs it
+    with ``mfu = mbu = 0``; memory alone caps the batch (no ``max_batch``), as in max-throughput runs."""
+    engine = perf.Engine(batching=batching, mfu=0.0, mbu=0.0, memory_utilization=MEMORY_UTILIZATION,
+                         max_batch=0, longest_over_mean=1.0, efficiency=fit)
+    return perf.replica(model, hw, tp, weights, kv_cache, work, engine, concurrency)
 
 
 def modeled(m: Measurement, input_tokens: int | None = None, fit: efficiency.FamilyFit | None = None) -> float:

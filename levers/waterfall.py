@@ -53,6 +53,13 @@ class Step:
         Whether every request class meets both targets; if not, why.
     classes
         :class:`levers.fleet.RequestClass` per class of request.
+    uncertainty
+        Factor by which modeled throughput may be off, from the residuals of
+        the efficiency fit of this step's accelerator family (the widest of
+        its fleets'; 1 with fixed ``mfu``/``mbu`` or in illustrative mode).
+    cost_per_day_low, cost_per_day_high
+        ``cost_per_day`` divided and multiplied by ``uncertainty`` [$/day]:
+        a fleet sized for throughput scales with its inverse.
     """
 
     lever: str
@@ -77,6 +84,9 @@ class Step:
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
+    uncertainty: float = 1.0
+    cost_per_day_low: float = 0.0
+    cost_per_day_high: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,8 @@ def _perf(p) -> dict:
 
 def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
     scale = cost / o.cost_per_day  # 1 when modeled; rescales token prices when illustrative
+    details = _details(o)
+    unc = 1.0 if s.mode == "illustrative" else max((f["band"] for f in details["fleets"]), default=1.0)
     return Step(
         lever=lever,
         title="Baseline" if lever == "baseline" else LEVER_TITLES[lever],
@@ -196,11 +208,14 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         usd_per_1m_tokens=o.usd_per_1m_tokens * scale,
         explanation=text,
         hardware=o.config.hardware,
-        details=_details(o),
+        details=details,
         ttft_p90_ms=o.ttft_p90_ms,
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
+        uncertainty=unc,
+        cost_per_day_low=cost / unc,
+        cost_per_day_high=cost * unc,
     )
 
 

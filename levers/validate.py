@@ -21,7 +21,7 @@ import importlib.resources
 import math
 import statistics
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import efficiency, models, perf, specs
 from .errors import SpecError

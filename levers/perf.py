@@ -294,7 +294,10 @@ class Shape:
         self.attn = model.attention_flops_per_token(self.ctx)
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
-        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, new, latency)
+        # Prefill chunks share forward passes with other requests' chunks and
+        # decode steps, so a request is not charged a whole pass's collective
+        # latency; the fitted latency applies to decode steps.
+        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, new)
         # t_comm(tokens) = comm0 + comm1 x tokens
         self.comm0 = t_comm(model, hw, tp, 0.0, latency)
         self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0

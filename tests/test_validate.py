@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+import levers
 from levers import efficiency, specs, validate
-from levers.errors import SpecError
+from levers.errors import InputError, SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,3 +170,59 @@ def test_validate_cli_prints_the_table_and_the_targets(capsys):
     out = capsys.readouterr().out
     assert "held-out targets" in out and "mi300x" in out
     assert math.isfinite(validate.report()["summary"]["all"]["median_error"])
+
+
+# --- the engine with the fitted efficiency (mfu = mbu = 0, the default) ----------------------
+def _per_gpu(hw, **kw):
+    base = dict(weights="fp8", kv_cache="fp8", input_tokens=1000, output_tokens=300, max_batch=8192)
+    r = levers.throughput("llama-2-70b", hw, 1, **{**base, **kw})
+    return r["output_tokens_per_s_per_gpu"]
+
+
+def test_engine_ranks_h200_ahead_of_mi300x():
+    # Same-round Llama 2 70B FP8 (MLPerf v4.1 and v5.1 Offline): H200 1.27-1.33x the MI300X per GPU.
+    assert _per_gpu("h200") > _per_gpu("mi300x")
+    assert _per_gpu("h200", concurrency=64) > _per_gpu("mi300x", concurrency=64)
+
+
+def test_mi325x_is_not_mi300x_when_decode_moves_bytes():
+    # 6.0 against 5.3 TB/s (AMD datasheets, hardware_specs/): with short prompts and long replies at
+    # batch 64 the replica's time goes to decode steps, which move bytes first.
+    def run(hw):
+        return _per_gpu(hw, input_tokens=100, output_tokens=1000, concurrency=64)
+    assert run("mi325x") > 1.05 * run("mi300x")
+
+
+def test_fixed_shares_still_override():
+    r = levers.throughput("llama-3.1-70b", "h100", 2, weights="fp8", kv_cache="fp8", mfu=0.4, mbu=0.45)
+    assert r["mbu"] == pytest.approx(0.45) and r["mfu"] == pytest.approx(0.4)
+    assert r["efficiency_family"] == ""
+    lo, hi = r["output_tokens_per_s_band"]
+    assert lo == hi == r["output_tokens_per_s"]
+
+
+def test_fitted_throughput_carries_its_band():
+    r = levers.throughput("llama-3.1-70b", "h100", 2, weights="fp8", kv_cache="fp8")
+    band = efficiency.for_hardware("h100").band()
+    lo, hi = r["output_tokens_per_s_band"]
+    assert lo == pytest.approx(r["output_tokens_per_s"] / band) and hi == pytest.approx(r["output_tokens_per_s"] * band)
+    assert r["efficiency_family"] == "hopper"
+
+
+@pytest.mark.parametrize("key", ["mfu", "mbu"])
+def test_share_between_zero_and_the_floor_names_the_field(key):
+    with pytest.raises(InputError, match=key):
+        levers.load_preset("chatbot", **{key: 0.005})
+    with pytest.raises(InputError, match=key):
+        levers.waterfall(levers.load_preset("chatbot", **{key: 0.005}))
+
+
+def test_waterfall_steps_carry_a_cost_range():
+    w = levers.waterfall(levers.load_preset("chatbot"))
+    for st in w.steps:
+        assert st.uncertainty == pytest.approx(efficiency.for_hardware(st.hardware).band())
+        assert st.cost_per_day_low < st.cost_per_day < st.cost_per_day_high
+    fixed = levers.waterfall(levers.load_preset("chatbot", mfu=0.4, mbu=0.45))
+    assert all(st.uncertainty == 1 for st in fixed.steps)
+    lesson = levers.waterfall(levers.load_preset("lesson"))
+    assert lesson.mode == "illustrative" and all(st.uncertainty == 1 for st in lesson.steps)

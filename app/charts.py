@@ -20,6 +20,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from levers.explain import money, times
+from levers.registry import REGISTRY
 from levers.waterfall import Waterfall
 
 #: Colours that read on light and dark backgrounds.
@@ -32,11 +33,7 @@ COLORS = {
 }
 SHORT = {
     "baseline": "Baseline",
-    "prefix_caching": "Prefix cache",
-    "batching": "Batching",
-    "routing": "Routing",
-    "quantization": "Quantize",
-    "hardware": "Hardware",
+    **{m.ID: m.SHORT for m in REGISTRY},
     "final": "Final",
 }
 YAXES = {

@@ -55,13 +55,16 @@ WATERFALL_COLUMNS = (
     "bottom", "label_y", "label", "label_short", "label_flat", "explanation", "color",
     "ttft_ms", "ttft_p90_ms", "tpot_ms", "ttft_band", "tpot_band", "slo_met", "slo_reason",
     "ttft_text", "tpot_text", "slo_text", "ttft_color", "tpot_color", "latency_flat",
-    "row_ttft", "row_tpot", "row_slo", "slo_color",
+    "row_ttft", "row_tpot", "row_slo", "slo_color", "ttft_short", "tpot_short",
+    "ttft_color_dark", "tpot_color_dark", "slo_color_dark",
 )
 #: The latency strip's rows (categorical y values, one column each in the source).
 STRIP_ROWS = {"row_ttft": "TTFT p90", "row_tpot": "TPOT", "row_slo": "SLO"}
 
-#: Text colours of the latency strip: within the band, and above it.
-LATENCY_COLORS = {"ok": "#2a9d8f", "above": "#e76f51"}
+#: Text colours of the latency strip, within the band and above it, for each
+#: theme (at least 4.5:1 against the page background: WCAG AA).
+LATENCY_COLORS = {"ok": "#17695f", "above": "#b3261e"}
+LATENCY_COLORS_DARK = {"ok": "#5cc8b8", "above": "#ff8a75"}
 
 
 def _price(x: float) -> str:
@@ -81,6 +84,10 @@ def _latency(st) -> dict:
         tpot_band=st.tpot_band, slo_met=met, slo_reason=reason,
         ttft_text=ms(p90), tpot_text=ms(st.tpot_ms), slo_text="✓" if met else "✗",
         slo_color=LATENCY_COLORS["ok" if met else "above"],
+        ttft_color_dark=LATENCY_COLORS_DARK["above" if st.ttft_band == "above" else "ok"],
+        tpot_color_dark=LATENCY_COLORS_DARK["above" if st.tpot_band == "above" else "ok"],
+        slo_color_dark=LATENCY_COLORS_DARK["ok" if met else "above"],
+        ttft_short=ms(p90).replace(" ", ""), tpot_short=ms(st.tpot_ms).replace(" ", ""),
         ttft_color=tt, tpot_color=tp, **STRIP_ROWS,
         latency_flat=(f"TTFT p90 {ms(p90)} ({st.ttft_band} the band) · TPOT {ms(st.tpot_ms)} "
                       f"({st.tpot_band} the band) · {mark}" + (f": {reason}" if reason else "")),
@@ -139,7 +146,7 @@ def waterfall_figure(data: dict[str, list], yaxis: str = "usd_per_day"):
     source = ColumnDataSource(data=data, name="waterfall")
     fig = figure(
         x_range=FactorRange(factors=list(data["x"])),
-        y_range=DataRange1d(start=0, range_padding=0.24, only_visible=True),
+        y_range=DataRange1d(start=0, range_padding=0.5, only_visible=True),
         height=300,
         sizing_mode="stretch_width",
         toolbar_location=None,
@@ -185,7 +192,21 @@ def latency_strip(fig, source):
         strip.text(x="x", y=row, text=text, source=source, text_align="center",
                    text_baseline="middle", text_font_size={"value": "12px"}, text_color=color,
                    text_font_style="bold" if row == "row_slo" else "normal")
+    texts = [r for r in strip.renderers]
+    strip.js_on_change("inner_width", CustomJS(args=dict(texts=texts), code="""
+const small = cb_obj.inner_width < 520;
+texts[0].glyph.text = {field: small ? 'ttft_short' : 'ttft_text'};
+texts[1].glyph.text = {field: small ? 'tpot_short' : 'tpot_text'};
+const q = new URL(window.location.href).searchParams.get('theme');
+const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+const dark = q === 'dark' || (q !== 'light' && q !== 'default' && mq != null && mq.matches);
+const sfx = dark ? '_dark' : '';
+texts[0].glyph.text_color = {field: 'ttft_color' + sfx};
+texts[1].glyph.text_color = {field: 'tpot_color' + sfx};
+texts[2].glyph.text_color = {field: 'slo_color' + sfx};
+"""))
     strip.xaxis.visible = False
+    strip.xaxis.major_label_text_font_size = "12px"
     strip.yaxis.major_label_text_font_size = "12px"
     strip.yaxis.major_tick_line_color = None
     strip.yaxis.axis_line_color = None

@@ -83,8 +83,8 @@ CONTROLS: dict[str, dict] = {
     "kv_cache": dict(kind="radio", label="KV cache"),
     "hardware": dict(kind="select", label="Accelerator"),
     "consolidate": dict(kind="check", label="Consolidate both models on one GPU pool"),
-    "usd_per_gpu_hour": dict(kind="input", label="Price override"),
-    "baseline_usd_per_gpu_hour": dict(kind="input", label="Baseline price override"),
+    "usd_per_gpu_hour": dict(kind="input", label="Price (0 = list price)"),
+    "baseline_usd_per_gpu_hour": dict(kind="input", label="Baseline price (0 = list price)"),
     "mfu": dict(kind="slider", pct=True, label="Engine MFU (prefill)"),
     "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
     "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
@@ -152,7 +152,7 @@ def flex(*objs, align_items: str | None = None, justify_content: str | None = No
     sanitizes the text properties of those with ``nh3``, a compiled package the
     browser would then have to download before the calculator can start.
     """
-    styles = {"flex-wrap": "wrap", **kwargs.pop("styles", {})}
+    styles = {"flex-wrap": "wrap", "min-width": "0", **kwargs.pop("styles", {})}
     for key, value in (("align-items", align_items), ("justify-content", justify_content), ("gap", gap)):
         if value:
             styles[key] = value
@@ -233,7 +233,7 @@ def disclosure(title: str, *objs, css: str = "") -> pn.Column:
     the same document as a Bokeh ``DataTable`` stops the table from rendering
     (BokehJS lays the table out before it has built its grid).
     """
-    toggle = pn.widgets.Toggle(label=f"▸ {title}", value=False, color="light",
+    toggle = pn.widgets.Toggle(label=f"▸ {title}", value=False, color="primary", variant="outline",
                                css_classes=[f"{css}-toggle"] if css else [], align="start")
     toggle.param.watch(lambda e: setattr(toggle, "label", ("▾ " if e.new else "▸ ") + title), "value")
     body = pn.Column(*objs, visible=toggle.param.value, sizing_mode="stretch_width", margin=0)
@@ -342,8 +342,8 @@ class Calculator(pn.viewable.Viewer):
         options = {} if self.default_preset else {"Engine defaults": ""}
         options.update({name: name for name in presets.names()})
         self.preset_w = pn.widgets.Select(
-            label="Preset", options=options, value=self.default_preset or "", width=190,
-            css_classes=["ctl-preset"],
+            label="Preset", options=options, value=self.default_preset or "", sizing_mode="stretch_width",
+            min_width=0, max_width=240, styles={"flex": "1 1 120px"}, css_classes=["ctl-preset"],
             description="\n".join(f"{n}: {presets.describe(n)}" for n in presets.names()))
         self.preset_w.param.watch(self._preset_selected, "value")
         self.preset_desc = pn.pane.HTML("", sizing_mode="stretch_width",
@@ -358,11 +358,12 @@ class Calculator(pn.viewable.Viewer):
         self.reset_b.on_click(lambda e: self.reset())
         self.theme_w = pn.widgets.Select(label="Theme", options={"Auto": "auto", "Light": "light",
                                                                  "Dark": "dark"},
-                                         value="auto", width=100, css_classes=["ctl-theme"])
+                                         value="auto", sizing_mode="stretch_width", min_width=0,
+                                         max_width=120, styles={"flex": "1 1 90px"}, css_classes=["ctl-theme"])
         self.theme_w.jscallback(value=THEME_JS)
         self.title = pn.pane.HTML(
             f'<div class="cl-title">{render.esc(TITLE)}</div>'
-            '<div class="cl-sub">Five levers on the cost of serving an LLM, from the baseline bill '
+            '<div class="cl-sub cl-wide-only">Five levers on the cost of serving an LLM, from the baseline bill '
             "to the final one.</div>",
             margin=(8, 10), sizing_mode="stretch_width", min_width=0)
         self.share_box = pn.pane.HTML("", visible=False,
@@ -372,14 +373,14 @@ class Calculator(pn.viewable.Viewer):
         self.dismiss_b = pn.widgets.Button(label="Dismiss", visible=False, css_classes=["ctl-dismiss"],
                                            variant="outline", width=90)
         self.dismiss_b.on_click(lambda e: self._dismiss())
-        mode_box = pn.Column(labelled(self.mode_w), width=220, margin=0)
-        header = flex(
+        mode_box = pn.Column(labelled(self.mode_w), sizing_mode="stretch_width", min_width=0, max_width=240,
+                             styles={"flex": "1 1 180px"}, margin=0)
+        header = pn.Column(
             self.title,
-            flex(self.preset_w, mode_box, self.theme_w, align_items="flex-end",
-                       sizing_mode="stretch_width", margin=0),
-            flex(self.share_b, self.embed_b, self.reset_b, sizing_mode="stretch_width",
-                       margin=0),
-            sizing_mode="stretch_width", css_classes=["cl-header"],
+            flex(self.preset_w, mode_box, self.theme_w, align_items="flex-end", sizing_mode="stretch_width",
+                 margin=0),
+            flex(self.share_b, self.embed_b, self.reset_b, sizing_mode="stretch_width", margin=0),
+            sizing_mode="stretch_width", css_classes=["cl-header"], margin=0,
         )
         self.header = header
 
@@ -443,12 +444,16 @@ class Calculator(pn.viewable.Viewer):
                                 css_classes=["cl-cards"])
         cards = pn.Column(workload, levers_box, self.advanced, sizing_mode="stretch_width", margin=0)
         chart_bar = flex(
-            pn.pane.HTML("<b>Cost waterfall</b> <span class='cl-muted'>(hover or tap a bar for how; "
-                         "latency per step below the bars)</span>", margin=(6, 10)),
+            pn.pane.HTML("<b>Cost waterfall</b>", margin=(6, 10)),
             self.yaxis_w, sizing_mode="stretch_width", justify_content="space-between", margin=0)
         capacity = card("Latency per class and capacity", self.classes, self.capacity_step_w, self.capacity,
                         css="cl-card-capacity", basis="100%")
-        serving = pn.Column(self.headline, chart_bar, self.chart, self.strip, self.exports(), capacity, cards,
+        hint = pn.pane.HTML(
+            '<div class="cl-expl cl-muted">Hover or tap a bar for how it was computed. Under the bars: each '
+            "step's TTFT (90th percentile) and TPOT, red where above the SLO band; ✗ marks a step that "
+            "misses its SLO.</div>", sizing_mode="stretch_width", margin=(0, 10))
+        serving = pn.Column(self.headline, chart_bar, self.chart, self.strip, hint, self.preset_desc,
+                            self.exports(), capacity, cards,
                             sizing_mode="stretch_width", margin=0)
 
         # ---- hardware tab
@@ -498,7 +503,7 @@ class Calculator(pn.viewable.Viewer):
                             stylesheets=[TABS_CSS])
         self.tabs.param.watch(lambda e: setattr(self, "tab", TABS[e.new]), "active")
         self.layout = pn.Column(
-            header, self.preset_desc, self.notice, self.dismiss_b, self.share_box, self.tabs,
+            header, self.notice, self.dismiss_b, self.share_box, self.tabs,
             sizing_mode="stretch_width", css_classes=["cl-root"], min_width=0,
             styles={"max-width": "1280px", "margin": "0 auto"},
         )

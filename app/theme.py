@@ -134,6 +134,7 @@ APP_CSS = """
   color: var(--cl-muted-color); border-bottom: 1px solid var(--panel-border-color); padding-bottom: 2px; }
 .cl-title { font-size: 1.5em; font-weight: 700; margin: 0; line-height: 1.2; }
 .cl-sub { margin: 2px 0 0 0; color: var(--cl-muted-color); font-size: 13px; }
+@media (max-width: 600px) { .cl-wide-only { display: none; } }
 .cl-stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; }
 @media (max-width: 600px) {
   .cl-stats { display: flex; overflow-x: auto; scroll-snap-type: x proximity; padding-bottom: 4px; }

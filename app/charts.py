@@ -346,7 +346,7 @@ def training_figures(data: dict[str, list]):
 #: The table's columns, decision columns first: (field, title, formatter, width).
 #: Every TrainingRow field is kept in the source; these are the ones shown.
 TABLE_COLUMNS = (
-    ("name", "Accelerator", "text", 132),
+    ("name", "Accelerator", "text", 196),
     ("cost_usd", "Cost", "cost_text", 74),
     ("days", "Days", "0,0.0", 58),
     ("usd_per_gpu_hour", "$/GPU-h ✎", "$0,0.00", 84),
@@ -379,7 +379,6 @@ def training_table(data: dict[str, list]):
     writes the engine's recomputed rows back (reverting any other cell).
     """
     from bokeh.models import (
-        BooleanFormatter,
         DataTable,
         HTMLTemplateFormatter,
         NumberEditor,
@@ -396,7 +395,8 @@ def training_table(data: dict[str, list]):
         elif fmt == "cost_text":
             formatter = HTMLTemplateFormatter(template='<div style="text-align:right"><%- cost_text %></div>')
         elif fmt == "tick":
-            formatter = BooleanFormatter(icon="check")
+            tick = f'<%= {field} ? "✓" : "" %>'
+            formatter = HTMLTemplateFormatter(template=f'<div style="text-align:center">{tick}</div>')
         else:
             formatter = NumberFormatter(format=fmt, text_align="right")
         kw = dict(editor=NumberEditor(step=0.05)) if field == EDITABLE else {}

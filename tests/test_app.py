@@ -6,8 +6,13 @@ here, except the lesson's golden figures.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
+import json
 import math
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import param
 import pytest
@@ -27,6 +32,8 @@ from app.urlstate import (
     with_embed,
     without_embed,
 )
+from levers import explain
+from levers.params import allowed
 from levers.scenario import LEVERS, Scenario
 from levers.training import TrainingRow
 
@@ -454,3 +461,156 @@ def test_module_import_serves_nothing():
 
     assert callable(m.create_app)
     assert not m.pn.state.served
+
+
+# ---- latency, capacity, honesty -------------------------------------------
+def test_waterfall_source_carries_each_steps_latency_as_the_engine_gives_it():
+    w = levers.waterfall(levers.load_preset("chatbot", route_policy="cascade"))
+    data = waterfall_data(w)
+    for i, st in enumerate(w.steps):
+        assert data["ttft_p90_ms"][i] == st.ttft_p90_ms
+        assert data["tpot_ms"][i] == st.tpot_ms
+        assert data["slo_met"][i] == st.slo_met
+        assert data["slo_reason"][i] == st.slo_reason
+        assert data["ttft_text"][i] == explain.ms(st.ttft_p90_ms)
+        assert data["slo_text"][i] == ("✓" if st.slo_met else "✗")
+    assert data["tpot_ms"][-1] == w.steps[-1].tpot_ms  # the final bar repeats the last step
+
+
+def test_lever_cards_show_latency_and_the_slo_reason():
+    c = fresh("?preset=chatbot&route_policy=cascade")
+    missed = [st for st in c.wf.steps[1:] if not st.slo_met]
+    assert missed, "the cascade preset should have a step missing its SLO"
+    st = missed[0]
+    html = c.summaries[st.lever].object
+    assert render.esc(explain.ms(st.ttft_p90_ms)) in html
+    assert "misses the SLO" in html and render.esc(st.slo_reason) in html
+
+
+def test_cascade_shows_latency_per_request_class():
+    c = fresh("?preset=chatbot&route_policy=cascade")
+    step = next(st for st in c.wf.steps if st.lever == c.formula_step)
+    names = [cl.name for cl in step.classes]
+    assert "escalated" in names
+    html = c.classes.object
+    for cl in step.classes:
+        assert render.esc(cl.name) in html
+        assert render.esc(explain.ms(cl.ttft_p90_ms)) in html
+
+
+def test_capacity_chain_shows_the_engines_replica_figures_for_the_chosen_step():
+    c = fresh("?preset=chatbot")
+    for lever in ("baseline", "hardware"):
+        c.formula_step = lever
+        st = next(x for x in c.wf.steps if x.lever == lever)
+        html = c.capacity.object
+        assert render.esc(st.title) in html
+        for f in st.details["fleets"]:
+            assert f"<b>{render.num(f['batch'])}</b> sequences" in html
+            assert f"weights {render.num(f['weight_GB'], 1)} GB" in html
+        assert f"${st.usd_per_1m_output:,.2f}" in html
+    assert c.step_w.value == "hardware"  # one parameter behind both step selectors
+
+
+def test_illustrative_mode_says_which_numbers_are_set_by_hand():
+    c = fresh("?preset=lesson")
+    html = c.headline.object
+    assert "Final cost (set by hand)" in html and "GPUs (modeled)" in html
+    assert "2,330" in html and "2,333" in html  # the lesson's rounding is named
+    modeled = fresh("?preset=chatbot").headline.object
+    assert "set by hand" not in modeled and "Price per 1M output tokens" in modeled
+
+
+# ---- fields refuse bad values next to the field ---------------------------
+@pytest.mark.parametrize("key,bad", [("requests_per_day", 0), ("requests_per_day", -5),
+                                     ("cache_hit_rate", 7.0), ("output_tokens", None)])
+def test_a_refused_value_is_explained_next_to_its_field(key, bad):
+    c = fresh()
+    before = getattr(c.scenario, key)
+    c._widget_changed(key, SimpleNamespace(new=bad, obj=c.widgets[key]))
+    assert getattr(c.scenario, key) == before
+    err = c.field_errors[key]
+    assert err.visible
+    assert render.esc(allowed(Scenario.param[key])) in err.object
+    assert c.widgets[key].value == before
+    c._widget_changed(key, SimpleNamespace(new=before * 2 if key != "cache_hit_rate" else 0.5,
+                                           obj=c.widgets[key]))
+    assert not err.visible
+
+
+def test_numeric_inputs_leave_range_checks_to_the_engine():
+    c = fresh()
+    w = c.widgets["requests_per_day"]
+    assert w.start is None and w.end is None  # the browser would clamp silently
+
+
+def test_lever_switch_label_says_its_state():
+    c = fresh()
+    c.on_w["batching"].value = False
+    assert "batching" in c.scenario.off and c.on_w["batching"].label.startswith("Lever off")
+    c.on_w["batching"].value = True
+    assert c.on_w["batching"].label == "✓ Lever on"
+
+
+def test_the_defaults_preset_is_listed_once():
+    c = fresh()
+    assert Scenario().values() == levers.load_preset("chatbot").values()
+    assert "Engine defaults" not in c.preset_w.options and c.preset_w.value == "chatbot"
+    c.preset_w.value = "chatbot"
+    assert c.preset == "" and c.query == ""  # picking the same scenario changes nothing
+
+
+def test_embed_snippet_sizes_itself():
+    snippet = render.iframe_snippet("https://x.example/?embed=1")
+    assert 'height="1400"' not in snippet and "data-cost-levers" in snippet
+    assert "cost-levers:height" in snippet and "<script>" in snippet
+
+
+# ---- exports ----------------------------------------------------------------
+def test_waterfall_downloads_are_the_engines_shapes():
+    c = fresh("?preset=chatbot&route_policy=cascade")
+    data = json.loads(c.downloads["waterfall.json"].callback().read())
+    assert data == json.loads(json.dumps(c.wf.to_dict(), default=str))
+    rows = list(csv.DictReader(io.StringIO(c.downloads["waterfall.csv"].callback().read())))
+    assert [r["lever"] for r in rows] == [st.lever for st in c.wf.steps]
+    assert set(rows[0]) <= {f.name for f in dataclasses.fields(levers.Step)}
+    for r, st in zip(rows, c.wf.steps, strict=True):
+        assert float(r["cost_per_day"]) == st.cost_per_day
+        assert r["slo_met"] == str(st.slo_met)
+
+
+def test_training_downloads_are_the_engines_rows():
+    c = fresh()
+    assert json.loads(c.downloads["training.json"].callback().read()) == [asdict(r) for r in c.rows]
+    rows = list(csv.DictReader(io.StringIO(c.downloads["training.csv"].callback().read())))
+    assert [r["hardware"] for r in rows] == [r.hardware for r in c.rows]
+    assert [float(r["cost_usd"]) for r in rows] == [r.cost_usd for r in c.rows]
+
+
+def test_scenario_json_loads_back():
+    c = fresh("?preset=code-completion&cache_hit_rate=0.3")
+    text = c.downloads["scenario.json"].callback().read()
+    d = fresh()
+    d._load_file(SimpleNamespace(new=text.encode()))
+    assert d.preset == "code-completion"
+    assert d.scenario.values() == c.scenario.values()
+    assert d.query == c.query
+    assert [st.cost_per_day for st in d.wf.steps] == [st.cost_per_day for st in c.wf.steps]
+
+
+@pytest.mark.parametrize("text,field", [(b"not json", "file"), (b"[1]", "file"),
+                                        (b'{"inputs": {"cache_hit_rate": 7}}', "cache_hit_rate"),
+                                        (b'{"preset": "nope", "inputs": {}}', "preset"),
+                                        (b"\xff\xfe", "file")])
+def test_a_bad_scenario_file_is_refused_with_a_notice(text, field):
+    c = fresh()
+    before = c.scenario.values()
+    c._load_file(SimpleNamespace(new=text))
+    assert c.scenario.values() == before
+    assert c.error_notices and c.error_notices[0].key == field
+
+
+def test_compact_numbers_as_people_write_them():
+    assert [explain.count(x) for x in (70e9, 2e12, 1.5e6, 405e9, 950)] == ["70B", "2T", "1.5M", "405B", "950"]
+    assert [explain.money_short(x) for x in (2.0e6, 16_320, 950, 0.58)] == ["$2.0M", "$16.3k", "$950", "$0.58"]
+    assert [explain.ms(x) for x in (69_600, 2_200, 672, 8.05)] == ["70 s", "2.2 s", "672 ms", "8.1 ms"]

@@ -169,10 +169,18 @@ class Environment:
     wheels: dict[str, Path] = field(default_factory=dict)  # dist name -> wheel in staging
     from_pyodide: dict[str, str] = field(default_factory=dict)  # name -> version in lock
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
+    startup: set[str] | None = None  # names installed before the app starts (None: all)
 
-    def specs(self) -> list[str]:
-        urls = [f"./{WHEELS}/{p.name}" for p in self.wheels.values()]
-        return urls + sorted(self.from_pyodide)
+    def at_startup(self, name: str) -> bool:
+        return self.startup is None or name in self.startup
+
+    def specs(self, *, deferred: bool = False) -> list[str]:
+        """What micropip installs: before the app starts, or (``deferred``) once it is live."""
+        urls = [f"./{WHEELS}/{p.name}" for n, p in self.wheels.items() if self.at_startup(n) != deferred]
+        return urls + sorted(n for n in self.from_pyodide if self.at_startup(n) != deferred)
+
+    def all_specs(self) -> list[str]:
+        return self.specs() + self.specs(deferred=True)
 
 
 PYODIDE_MARKERS = {
@@ -272,6 +280,48 @@ def resolve_environment(project_wheel: Path, lock: dict, imported: set[str], sta
         for sub in dist.requires or []:
             queue.append((Requirement(sub), req.name))
     return env
+
+
+# Run in a fresh interpreter: pre-render the app as Panel's converter does and list
+# the top-level modules imported (argv: project folder, entry script).
+_STARTUP_IMPORTS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from panel.io.convert import (Document, MockSessionContext, build_single_handler_application, set_curdoc,
+                              standalone_docs_json_and_render_items, state)
+app = build_single_handler_application(sys.argv[2])
+doc = Document()
+doc._session_context = lambda: MockSessionContext(document=doc)
+with set_curdoc(doc):
+    app.initialize_document(doc)
+    state._on_load(None)
+standalone_docs_json_and_render_items(doc)
+print(json.dumps(sorted({m.partition(".")[0] for m in sys.modules})))
+"""
+
+
+def startup_distributions(app: Path, project: Path, env: Environment) -> set[str]:
+    """The environment's distributions that the app imports before it is first rendered.
+
+    Measured in a fresh CPython that pre-renders the app the way the converter
+    does (plus the converter's own imports, so the set errs on the side of too
+    much). The worker installs these before it starts the app and the rest of
+    the environment once the app is live; the worker's dry run
+    (tests/worker_dryrun.py) checks that the start-up set is enough.
+    """
+    from importlib import metadata
+
+    with tempfile.TemporaryDirectory(prefix="cost-levers-entry-") as tmp:
+        entry = write_entry(app, project, Path(tmp))
+        proc = subprocess.run([sys.executable, "-c", _STARTUP_IMPORTS, str(project), str(entry)],
+                              capture_output=True, text=True, cwd=app.parent)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise BuildError(f"{app} failed while its start-up imports were measured: {tail[0]}")
+    modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    owners = metadata.packages_distributions()
+    imported = {_norm(d) for m in modules for d in owners.get(m, ())} | {"cost-levers"}
+    return {n for n in (*env.wheels, *env.from_pyodide) if n in imported} | set(BROWSER_EXTRAS)
 
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -511,8 +561,9 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
         load_summary={
             "runtime": f"Pyodide {convert.PYODIDE_VERSION.lstrip('v')}",
             "packages": ", ".join(n for n in ("panel", "bokeh", "cost-levers") if n in env.wheels)
-            + f" and {len(env.wheels) + len(env.from_pyodide) - 3} more packages",
+            + f" and {len(env.specs()) - 3} more packages",
         },
+        deferred_spec=", ".join(repr(s) for s in env.specs(deferred=True)),
     )
     page_template = tenv.get_template("page.html.j2")
     page_template.globals.update(
@@ -814,7 +865,7 @@ def check_site(staging: Path, pyodide_url: str, worker_name: str, env: Environme
     worker = (staging / worker_name).read_text(encoding="utf-8")
     if json.dumps(pyodide_url) not in worker:
         problems.append(f"{worker_name} does not load Pyodide from {pyodide_url}")
-    for spec in env.specs():
+    for spec in env.all_specs():
         if spec.startswith("./"):
             if not (staging / spec).is_file():
                 problems.append(f"the worker installs {spec}, which is not in the site")
@@ -1090,6 +1141,7 @@ def build(
 
         log(f"pre-rendering {app} with Panel {panel.__version__} / Bokeh {bokeh.__version__}")
         env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
+        env.startup = startup_distributions(app, project, env)
         worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         if any(OPTIONAL_IF_UNUSED[n] in sys.modules for n in env.skipped):
             # The app imported a package we had left out: include it and render again.
@@ -1097,13 +1149,15 @@ def build(
                 if p != project_wheel:
                     p.unlink()
             env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
+            env.startup = startup_distributions(app, project, env)
             worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         log(
             "environment: "
             + ", ".join(env.wheels)
             + " from the site; "
             + ", ".join(sorted(env.from_pyodide))
-            + " from Pyodide"
+            + " from Pyodide; installed once the app is live: "
+            + (", ".join(n for n in (*env.wheels, *sorted(env.from_pyodide)) if not env.at_startup(n)) or "none")
         )
 
         copied_static = copy_static(staging)
@@ -1132,6 +1186,7 @@ def build(
                 "wheels": {n: f"{WHEELS}/{p.name}" for n, p in env.wheels.items()},
                 "from_pyodide": env.from_pyodide,
                 "skipped": env.skipped,
+                "startup": sorted(env.startup or ()),
             },
             "vendored": vendored,
             "static": copied_static,

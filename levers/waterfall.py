@@ -245,10 +245,11 @@ def waterfall(s: Scenario) -> Waterfall:
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {}
+    shapes: dict = {}  # replica shapes shared by the steps
 
     def outcome(c: Config) -> Outcome:
         if c not in cache:
-            cache[c] = evaluate(c, s)
+            cache[c] = evaluate(c, s, shapes)
         return cache[c]
 
     prev = outcome(cfg)

@@ -361,12 +361,11 @@ def test_site_left_aside_by_a_crashed_swap_is_restored(tmp_path):
 
 
 def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_path):
-    project = tmp_path / "project"
-    (project / "levers").mkdir(parents=True)
     import shutil
 
-    shutil.copytree(REPO_ROOT / "hardware_specs", project / "hardware_specs")
-    shutil.copytree(REPO_ROOT / "levers" / "model_specs", project / "levers" / "model_specs")
+    project = tmp_path / "project"
+    for folder in ("hardware_specs", "levers"):  # the data and the validator that checks it
+        shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     h100 = project / "hardware_specs" / "h100.toml"
     h100.write_text(h100.read_text().replace("hbm_GB = 80", "hbm_GB = 1e308"))
     cmd = [sys.executable, str(REPO_ROOT / "build.py"), str(APP), "--out", str(tmp_path / "dist"),

@@ -377,3 +377,13 @@ def test_training_failure_is_a_notice(monkeypatch):
     c.train_w["gpus"].value = 64
     assert c.rows == before
     assert c.notice.visible and "ArithmeticError: overflow in the table" in c.notice.object
+
+
+def test_widget_path_refuses_a_prompt_over_the_context_window():
+    from app.main import Calculator
+
+    c = Calculator("")
+    c.widgets["user_tokens"].value = 200_000
+    assert c.scenario.user_tokens == Scenario.param.user_tokens.default  # reverted
+    assert c.notice.visible and "context window" in c.notice.object and "131,072" in c.notice.object
+    assert c.query == ""

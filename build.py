@@ -1042,7 +1042,7 @@ def swap_into_place(staging: Path, out: Path) -> None:
 
 
 def check_data(project: Path) -> None:
-    """Validate the project's accelerator and model files before anything else runs.
+    """Validate the project's data files (accelerators, models, efficiency fit) before anything else runs.
 
     A bad data file would otherwise fail inside Panel's pre-render, far from
     its cause; here the message names the file and the field. The project's
@@ -1051,16 +1051,24 @@ def check_data(project: Path) -> None:
     """
     code = (
         "import sys\n"
-        "from levers import models, specs\n"
+        "from pathlib import Path\n"
+        "from levers import efficiency, models, specs\n"
         "from levers.errors import SpecError\n"
+        "fit = Path(sys.argv[3])\n"
         "try:\n"
         "    specs.load_dir(sys.argv[1])\n"
         "    models.load_dir(sys.argv[2])\n"
+        "    try:\n"
+        "        text = fit.read_bytes().decode('utf-8')\n"
+        "    except UnicodeDecodeError as e:\n"
+        "        raise SpecError(str(fit), f'not valid UTF-8 text (byte {e.start})') from None\n"
+        "    efficiency.parse(text, str(fit))\n"
         "except SpecError as e:\n"
         "    print(e)\n"
         "    sys.exit(3)\n"
     )
-    folders = [str(project / "hardware_specs"), str(project / "levers" / "model_specs")]
+    folders = [str(project / "hardware_specs"), str(project / "levers" / "model_specs"),
+               str(project / "levers" / "measurements" / "efficiency_fit.toml")]
     try:
         proc = subprocess.run([sys.executable, "-c", code, *folders], cwd=project, capture_output=True, text=True,
                               timeout=120)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import levers
 from levers import InputError, Scenario, cli, models, specs
 from levers.params import parse_value
-from levers.scenario import MIN_USD_PER_GPU_HOUR
+from levers.scenario import MIN_SHARE, MIN_USD_PER_GPU_HOUR
 
 # Bokeh's ColumnDataSource.from_df (used by Panel's Tabulator) calls a pandas
 # API that pandas 3.1 deprecates; not ours to fix.
@@ -319,6 +319,8 @@ def _strategy(key: str):
     lo, hi = p.bounds
     if key.endswith("usd_per_gpu_hour"):  # 0 (the spec's price) or a real price; ~0 is refused above
         return st.one_of(st.just(0.0), st.floats(MIN_USD_PER_GPU_HOUR, hi))
+    if key in ("mfu", "mbu"):  # 0 (the fitted share) or a share of at least MIN_SHARE
+        return st.one_of(st.just(0.0), st.floats(MIN_SHARE, hi))
     if isinstance(p, param.Integer):
         return st.integers(lo, hi)
     return st.floats(lo, hi, allow_nan=False)

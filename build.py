@@ -1093,19 +1093,43 @@ def swap_into_place(staging: Path, out: Path) -> None:
 
 
 def check_data(project: Path) -> None:
-    """Validate the accelerator and model files before anything else runs.
+    """Validate the project's data files (accelerators, models, efficiency fit) before anything else runs.
 
     A bad data file would otherwise fail inside Panel's pre-render, far from
-    its cause; here the message names the file and the field.
+    its cause; here the message names the file and the field. The project's
+    own validator runs in a separate interpreter, so nothing it imports is
+    left behind for the pre-render.
     """
-    from levers import models, specs
-    from levers.errors import SpecError
-
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from levers import efficiency, models, specs\n"
+        "from levers.errors import SpecError\n"
+        "fit = Path(sys.argv[3])\n"
+        "try:\n"
+        "    specs.load_dir(sys.argv[1])\n"
+        "    models.load_dir(sys.argv[2])\n"
+        "    try:\n"
+        "        text = fit.read_bytes().decode('utf-8')\n"
+        "    except UnicodeDecodeError as e:\n"
+        "        raise SpecError(str(fit), f'not valid UTF-8 text (byte {e.start})') from None\n"
+        "    efficiency.parse(text, str(fit))\n"
+        "except SpecError as e:\n"
+        "    print(e)\n"
+        "    sys.exit(3)\n"
+    )
+    folders = [str(project / "hardware_specs"), str(project / "levers" / "model_specs"),
+               str(project / "levers" / "measurements" / "efficiency_fit.toml")]
     try:
-        specs.load_dir(project / "hardware_specs")
-        models.load_dir(project / "levers" / "model_specs")
-    except SpecError as e:
-        raise BuildError(f"invalid data file {e}; fix that file") from None
+        proc = subprocess.run([sys.executable, "-c", code, *folders], cwd=project, capture_output=True, text=True,
+                              timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise BuildError(f"could not validate the data files in {project}: {e}") from None
+    if proc.returncode == 3:
+        raise BuildError(f"invalid data file {proc.stdout.strip()}; fix that file")
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BuildError(f"could not validate the data files in {project}: {last}")
 
 
 def build(

@@ -730,7 +730,8 @@ def create_app() -> pn.viewable.Viewable:
     pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
     try:
         calc = Calculator(location=loc)
-    except Exception as exc:  # e.g. a corrupt data file: a page that says so, never a blank one
+    except InputError as exc:  # e.g. a data file that fails validation: a page naming it, never a blank one
+        # (any other exception is a bug: it must fail the build's pre-render and the tests)
         calc = pn.pane.HTML(render.notices([describe_failure(exc)], "The calculator could not start"),
                             sizing_mode="stretch_width")
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])

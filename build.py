@@ -812,12 +812,13 @@ def render_document(app: Path, search: str) -> dict:
     return json.loads(serialize_json({"docs_json": docs_json, "render_items": [r.to_json() for r in render_items]}))
 
 
-def write_prerendered(app: Path, staging: Path) -> list[str]:
+def write_prerendered(app: Path, staging: Path, project: Path = ROOT) -> list[str]:
     """Write PRERENDER/<key>.json for every share link of prerender_queries().
 
-    Each document must have as many roots as index.html's (first-view.js embeds
-    them into the page's root elements, in order) and may load only files that
-    are in the site.
+    The app runs from the same entry script as the page's own pre-render.  Each
+    document must have as many roots as index.html's (first-view.js embeds them
+    into the page's root elements, in order) and may load only files that are
+    in the site.
     """
     _, _, convert = import_panel()
     from panel.io.resources import set_resource_mode
@@ -829,14 +830,16 @@ def write_prerendered(app: Path, staging: Path) -> list[str]:
     written = []
     sys.path.insert(0, str(ROOT))
     cwd = os.getcwd()
+    entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
     try:
+        entry = write_entry(app, project, Path(entry_dir.name))
         os.chdir(app.parent)
         with (
             converter_configured(convert, worker_template=None, page_template=page_template),
             set_resource_mode("cdn"),
         ):
             for key, search in prerender_queries().items():
-                doc = render_document(app, search)
+                doc = render_document(entry, search)
                 roots = doc["render_items"][0]["root_ids"]
                 if len(roots) != page_roots:
                     raise BuildError(f"{search} renders {len(roots)} roots, {PAGE} has {page_roots}")
@@ -849,6 +852,7 @@ def write_prerendered(app: Path, staging: Path) -> list[str]:
     finally:
         os.chdir(cwd)
         sys.path.remove(str(ROOT))
+        entry_dir.cleanup()
     return written
 
 
@@ -1166,7 +1170,7 @@ def build(
         copied_static = copy_static(staging)
         vendored = vendor_assets(staging, sorted(staging.glob("*.html")), convert.PY_VERSION, convert.BOKEH_VERSION)
         log(f"pre-rendering the first view of {len(prerender_queries())} share links")
-        prerendered = write_prerendered(app, staging)
+        prerendered = write_prerendered(app, staging, project)
         if pwa:
             write_pwa(staging, convert, title)
         check_site(staging, pyodide_url, worker_name, env)

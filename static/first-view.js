@@ -3,7 +3,8 @@
  *
  * index.html carries the calculator pre-rendered for the engine's defaults.
  * build.py also renders each preset, and each of them with ?embed=1, into
- * <data-folder>/<key>.json (a Bokeh document and its render item); the keys
+ * <data-folder>/<key>.json.gz (a Bokeh document and its render item,
+ * gzipped; a server that sends it decompressed works too); the keys
  * are in this tag's data-keys.  Until the live app (Python in a web worker)
  * has rendered:
  *
@@ -143,6 +144,7 @@
     console.warn("Cost Levers: first view of " + key + " not shown: " + reason);
     if (!pendingNotice && !live) showPending();
     release();
+    mark("first-view");
   }
 
   function embedLinkDocument(data) {
@@ -174,14 +176,26 @@
     }, function (e) { fail(String(e)); });
   }
 
+  function readJSON(buffer) {
+    var bytes = new Uint8Array(buffer);
+    if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) {  // already decompressed by the server
+      return JSON.parse(new TextDecoder().decode(bytes));
+    }
+    if (typeof DecompressionStream === "undefined") {
+      throw new Error("this browser cannot decompress gzip");
+    }
+    var stream = new Blob([buffer]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).json();
+  }
+
   if (swap) {
     held = true;
     root.classList.add("cl-first-view-hold");
     setTimeout(release, HOLD_MAX_MS);
-    var request = fetch(folder + key + ".json").then(function (r) {
+    var request = fetch(folder + key + ".json.gz").then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    });
+      return r.arrayBuffer();
+    }).then(readJSON);
     whenDrawn(pageDocument, function (doc) {
       if (doc) mark("prerendered");
       request.then(function (data) {

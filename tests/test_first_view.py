@@ -18,6 +18,7 @@ The tests fail when Chromium is missing, unless COST_LEVERS_ALLOW_SKIP_BROWSER=1
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -273,12 +274,12 @@ def test_every_prerendered_link_has_a_document_listed_by_the_manifest(site):
 
     keys = sorted(build.prerender_queries())
     assert {"default.embed", *presets.names(), *(f"{p}.embed" for p in presets.names())} == set(keys)
-    files = [f"{build.PRERENDER}/{k}.json" for k in keys]
+    files = [f"{build.PRERENDER}/{k}.json.gz" for k in keys]
     assert sorted(manifest["prerendered"]) == sorted(files)
     for rel in [*files, build.FIRST_VIEW_JS]:
         assert rel in manifest["files"], f"{rel} is not in manifest.json"
     for rel in files:
-        doc = json.loads((site / rel).read_text())
+        doc = json.loads(gzip.decompress((site / rel).read_bytes()))
         (item,) = doc["render_items"]
         assert set(doc["docs_json"]) == {item["docid"]}
         assert item["root_ids"]
@@ -306,7 +307,7 @@ def test_service_worker_precaches_the_prerendered_documents(site, tmp_path, pyod
     shutil.copytree(site, copy)
     build.write_service_worker(copy, pyodide_url)
     sw = (copy / "serviceWorker.js").read_text()
-    for rel in [f"{build.PRERENDER}/lesson.json", f"{build.PRERENDER}/default.embed.json", build.FIRST_VIEW_JS]:
+    for rel in [f"{build.PRERENDER}/lesson.json.gz", f"{build.PRERENDER}/default.embed.json.gz", build.FIRST_VIEW_JS]:
         assert json.dumps(rel) in sw, f"the service worker does not precache {rel}"
 
 
@@ -454,7 +455,8 @@ def test_hanging_runtime_shows_retry_after_the_bounded_wait(served, visit, hangi
 
 RENDER_FROM_PRERENDERED_JS = """async (path) => {
   // Stand in for the worker: deliver a document as its 'render' message would.
-  const data = await (await fetch(path)).json();
+  const body = (await fetch(path)).body.pipeThrough(new DecompressionStream('gzip'));
+  const data = await new Response(body).json();
   const item = data.render_items[0];
   pyodideWorker.dispatchEvent(new MessageEvent('message', {data: {
     type: 'render',
@@ -474,8 +476,8 @@ def test_runtime_arriving_after_the_wait_goes_live_and_clears_the_notices(served
     page.locator(".cl-runtime-notice").wait_for(timeout=STALL_MS + 10_000)
     assert page.locator(".cl-pending-notice").is_visible()
     assert "has not started" in page.locator(".cl-pending-notice").inner_text()
-    # The "live" document: the chatbot preset, as the worker's render message.
-    page.evaluate(RENDER_FROM_PRERENDERED_JS, f"{build.PRERENDER}/code-completion.json")
+    # The "live" document: the code-completion preset, as the worker's render message.
+    page.evaluate(RENDER_FROM_PRERENDERED_JS, f"{build.PRERENDER}/code-completion.json.gz")
     page.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=10_000)
     assert page.locator(".cl-runtime-notice").count() == 0
     assert "cl-static" not in page.evaluate("document.body.className")

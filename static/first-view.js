@@ -68,14 +68,18 @@
   var shownAs = !known || !preset ? "the default scenario" : "the “" + preset + "” preset";
   var pendingNotice = null;
 
-  function pendingText() {
+  function fillPending() {
     var state = root.dataset.runtime;
-    if (state === "failed" || state === "stalled") {
-      return "This link’s scenario needs the live calculator, which has not started. " +
-             "The dimmed numbers below are " + shownAs + ", not the link’s.";
-    }
-    return "Your scenario appears when the calculator is ready. Until then the dimmed " +
-           "numbers below are " + shownAs + ", not the link’s.";
+    var down = state === "failed" || state === "stalled";
+    var head = down
+      ? "This link’s scenario needs the live calculator, which has not started."
+      : "Your scenario appears when the calculator is ready.";
+    var strong = document.createElement("strong");
+    strong.textContent = head;
+    pendingNotice.textContent = "";
+    pendingNotice.appendChild(strong);
+    pendingNotice.appendChild(document.createTextNode(
+      (down ? " Dimmed: " : " Dimmed until then: ") + shownAs + ", not this link."));
   }
 
   function showPending() {
@@ -83,10 +87,10 @@
     pendingNotice = document.createElement("div");
     pendingNotice.className = "cl-pending-notice";
     pendingNotice.setAttribute("role", "status");
-    pendingNotice.textContent = pendingText();
+    fillPending();
     document.body.insertBefore(pendingNotice, document.body.firstChild);
     new MutationObserver(function () {
-      if (pendingNotice) pendingNotice.textContent = pendingText();
+      if (pendingNotice) fillPending();
     }).observe(root, {attributes: true, attributeFilter: ["data-runtime"]});
   }
 

@@ -83,9 +83,8 @@
     root.dataset.runtime = "stalled";
     mark("stalled");
     staticPreview();
-    notice("Static preview: the Python runtime has not responded for " +
-           Math.round(stallMs / 1000) + " s" + (lastStep ? " (" + lastStep + ")" : "") +
-           ", so the controls are not live. It may still arrive; or retry.");
+    notice("Static preview: the Python runtime has not answered for " +
+           Math.round(stallMs / 1000) + " s, so the controls are not live. It may still arrive.");
   }
 
   function progress() {
@@ -109,7 +108,7 @@
       lastStep = String(msg.msg || "");
       mark(lastStep);
       if (root.dataset.runtime === "stalled") {
-        notice("Static preview for now: the Python runtime is still on its way (" + lastStep + ").");
+        notice("Static preview for now: the Python runtime is still on its way (" + lastStep + ")");
       }
       progress();
     } else if (msg.type === "runtime-error") {

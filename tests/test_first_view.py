@@ -437,7 +437,7 @@ def test_hanging_runtime_shows_retry_after_the_bounded_wait(served, visit, hangi
         e["phase"] for e in page.evaluate("window.__clTimeline") if e["phase"].startswith("Loading the Python")))
     stalled = phase_time(page, "stalled")
     assert stalled - loading >= STALL_MS - 50, (loading, stalled)
-    assert "not responded" in notice.inner_text()
+    assert "has not answered for" in notice.inner_text()
     assert page.locator(".cl-retry").is_visible()
     # Panel's overlay is gone: the pre-rendered page is readable and scrolls.
     assert "pn-loading" not in page.evaluate("document.body.className")

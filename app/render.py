@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from levers.explain import money, times
+from levers.explain import money, pct, times
 from levers.waterfall import Step, Waterfall
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+")
@@ -38,11 +38,6 @@ def linkify(text: str) -> str:
 def num(x: float, digits: int = 0) -> str:
     """A number with thousands separators."""
     return f"{x:,.{digits}f}"
-
-
-def pct(x: float) -> str:
-    """A share as a percentage."""
-    return f"{x:.0%}" if abs(x) >= 0.01 or x == 0 else f"{x:.1%}"
 
 
 # ---- headline ---------------------------------------------------------
@@ -76,6 +71,10 @@ def headline(w: Waterfall, s) -> str:
     ]
     if w.mode == "illustrative":
         cards[4] = (cards[4][0], cards[4][1] + '<div class="n">GPUs, energy and latency modeled</div>')
+    elif last.uncertainty > 1:  # the efficiency fit's residuals on published measurements
+        cards[0] = (cards[0][0], cards[0][1] + (
+            f'<div class="n">model range {esc(money(last.cost_per_day_low))}–'
+            f'{esc(money(last.cost_per_day_high))}/day (×/÷ {last.uncertainty:.2f})</div>'))
     body = "".join(f'<div class="cl-stat"><div class="k">{esc(k)}</div>{v}</div>' for k, v in cards)
     return f'<div class="cl-stats" role="group" aria-label="Headline figures">{body}</div>'
 

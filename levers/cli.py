@@ -1,4 +1,4 @@
-"""Command line: ``python -m levers waterfall | training | throughput | hardware``.
+"""Command line: ``python -m levers waterfall | training | throughput | hardware | validate``.
 
 Bad input prints one line on stderr and exits with status 2; no traceback.
 """
@@ -92,20 +92,24 @@ def cmd_waterfall(args) -> str:
     _check_finite(data)
     if args.format == "json":
         return _json(data)
-    flat = [{k: v for k, v in st.items() if k != "details"} for st in data["steps"]]
+    flat = [{k: v for k, v in st.items() if k not in ("details", "classes")} for st in data["steps"]]
     if args.format == "csv":
         return _csv(flat)
     rows = [{
         "step": st["title"], "mult": "1×" if st["lever"] == "baseline" else times(st["multiplier"]),
         "cost": f"${st['cost_per_day']:,.0f}", "gpus": str(st["gpus"]),
-        "ttft": f"{st['ttft_ms']:,.0f}", "tpot": f"{st['tpot_ms']:.1f}",
+        "ttft": f"{st['ttft_ms']:,.0f}", "p90": f"{st['ttft_p90_ms']:,.0f}",
+        "tpot": f"{st['tpot_ms']:.1f}", "slo": "met" if st["slo_met"] else "missed",
         "per1m": f"${st['usd_per_1m_output']:.3f}",
     } for st in flat]
     table = _table(rows, [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"),
-                          ("gpus", "GPUs"), ("ttft", "TTFT ms"), ("tpot", "TPOT ms"),
-                          ("per1m", "$/1M out")])
+                          ("gpus", "GPUs"), ("ttft", "TTFT p50 ms"), ("p90", "p90 ms"),
+                          ("tpot", "TPOT ms"), ("slo", "SLO"), ("per1m", "$/1M out")])
     notes = "\n".join(f"  {st['title']}: {st['explanation']}" for st in flat)
-    return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n\n"
+    sizing = ("latency reported for the slowest request class; fleets sized for TPOT ≤ "
+              f"{s.tpot_slo_high_ms:g} ms and p90 TTFT ≤ {s.ttft_slo_high_ms:g} ms"
+              if s.sizing == "slo" else "fleets priced at maximum throughput; latency only reported")
+    return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n{sizing}\n\n"
             f"total: {w.total_multiplier:.1f}× cheaper, ${w.baseline_cost_per_day:,.0f} → "
             f"${w.final_cost_per_day:,.0f}/day\n\n{notes}")
 
@@ -234,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hardware", help="list the accelerator specs")
     h.add_argument("--format", choices=FORMATS, default="table")
 
+    v = sub.add_parser("validate", help="modeled against measured throughput for the shipped measurements")
+    v.add_argument("--format", choices=("table", "json"), default="table")
+
     sub.add_parser("keys", help="list the scenario keys with units, ranges and defaults")
     sub.add_parser("presets", help="list the presets")
     return parser
@@ -252,8 +259,15 @@ def cmd_presets(args) -> str:
     return "\n".join(f"{n:16s} {presets.describe(n)}" for n in presets.names())
 
 
+def cmd_validate(args) -> str:
+    """Modeled against measured, per case, split and same-round pair (see levers.validate)."""
+    from . import validate
+
+    return json.dumps(validate.report(), indent=2) if args.format == "json" else validate.text()
+
+
 COMMANDS = {"waterfall": cmd_waterfall, "training": cmd_training, "throughput": cmd_throughput,
-            "hardware": cmd_hardware, "keys": cmd_keys, "presets": cmd_presets}
+            "hardware": cmd_hardware, "keys": cmd_keys, "presets": cmd_presets, "validate": cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,14 +7,14 @@ the multipliers is ``baseline / final``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
-from . import batching, hardware, prefix_caching, quantization, routing
+from . import hardware
 from .explain import gpus, money, times
 from .fleet import Config, Outcome, evaluate
-from .scenario import LEVER_TITLES, LEVERS, Scenario, check_consistency
-
-_MODULES = {m.ID: m for m in (prefix_caching, batching, routing, quantization, hardware)}
+from .registry import REGISTRY
+from .scenario import LEVER_TITLES, Scenario, check_consistency
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,17 @@ class Step:
         Whether every request class meets both targets; if not, why.
     classes
         :class:`levers.fleet.RequestClass` per class of request.
+    uncertainty
+        Factor by which modeled throughput may be off, from the residuals of
+        the efficiency fit of this step's accelerator family (the widest of
+        its fleets'; 1 with fixed ``mfu``/``mbu`` or in illustrative mode).
+    cost_per_day_low, cost_per_day_high
+        ``cost_per_day`` divided and multiplied by ``uncertainty`` [$/day]:
+        a fleet sized for throughput scales with its inverse.
+    outcome
+        The typed :class:`levers.fleet.Outcome` the step was computed from
+        (fleets, replicas, queues), for the derivation and the app; ``details``
+        is its JSON-ready copy.
     """
 
     lever: str
@@ -72,11 +83,19 @@ class Step:
     usd_per_1m_tokens: float
     explanation: str
     hardware: str = ""
-    details: dict = field(default_factory=dict)
     ttft_p90_ms: float = 0.0
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
+    uncertainty: float = 1.0
+    cost_per_day_low: float = 0.0
+    cost_per_day_high: float = 0.0
+    outcome: Outcome | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def details(self) -> dict:
+        """The outcome's figures as a JSON-ready dict (built on first use)."""
+        return _details(self.outcome) if self.outcome is not None else {}
 
 
 @dataclass(frozen=True)
@@ -105,7 +124,8 @@ class Waterfall:
         """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
         return {
             "mode": self.mode,
-            "steps": [{**vars(st), "classes": [dict(vars(c)) for c in st.classes]}
+            "steps": [{**{f.name: getattr(st, f.name) for f in fields(st) if f.name != "outcome"},
+                       "classes": [dict(vars(c)) for c in st.classes], "details": st.details}
                       for st in self.steps],
             "baseline_cost_per_day": self.baseline_cost_per_day,
             "final_cost_per_day": self.final_cost_per_day,
@@ -178,6 +198,7 @@ def _perf(p) -> dict:
 
 def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
     scale = cost / o.cost_per_day  # 1 when modeled; rescales token prices when illustrative
+    unc = 1.0 if s.mode == "illustrative" else max((f.perf.band for f in o.fleets), default=1.0)
     return Step(
         lever=lever,
         title="Baseline" if lever == "baseline" else LEVER_TITLES[lever],
@@ -196,11 +217,14 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         usd_per_1m_tokens=o.usd_per_1m_tokens * scale,
         explanation=text,
         hardware=o.config.hardware,
-        details=_details(o),
         ttft_p90_ms=o.ttft_p90_ms,
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
+        uncertainty=unc,
+        cost_per_day_low=cost / unc,
+        cost_per_day_high=cost * unc,
+        outcome=o,
     )
 
 
@@ -216,8 +240,8 @@ def waterfall(s: Scenario) -> Waterfall:
 
     A lever in ``off`` leaves the configuration as it was: multiplier 1.
     """
-    check_consistency(s)
     s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
+    check_consistency(s)
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {}
@@ -236,9 +260,11 @@ def waterfall(s: Scenario) -> Waterfall:
         f"{prev.gpus} × {cfg.hardware} at ${cfg.usd_per_gpu_hour:.2f}/GPU-hour × 24 h, "
         f"static batching, BF16, no prefix cache, every request on {s.big_model}"
     )
+    if not prev.slo_met:
+        base_text += f"; misses the SLO: {prev.slo_reason}"
     steps = [_step("baseline", True, 1.0, cost, prev, s, base_text)]
-    for lever in LEVERS:
-        mod = _MODULES[lever]
+    for mod in REGISTRY:
+        lever = mod.ID
         on = lever not in s.off
         if on:
             cfg = mod.apply(cfg, s)
@@ -254,6 +280,8 @@ def waterfall(s: Scenario) -> Waterfall:
             mult = prev.cost_per_day / cur.cost_per_day
             text = (f"{mod.explain(prev, cur, s)}; {fleet}, {money(prev.cost_per_day)} → "
                     f"{money(cur.cost_per_day)}/day")
+        if not cur.slo_met:
+            text += f"; misses the SLO: {cur.slo_reason}"
         cost = cost / mult
         steps.append(_step(lever, on, mult, cost, cur, s, text))
         prev = cur

@@ -574,6 +574,7 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
             "css": "site.css",
             "embed_js": "embed-resize.js",
             "status_js": "runtime-status.js",
+            "first_view": {"js": FIRST_VIEW_JS, "folder": f"{PRERENDER}/", "keys": sorted(prerender_queries())},
             "apple_icon": f"{convert.CDN_DIST}images/apple-touch-icon.png",
         },
     )
@@ -844,6 +845,102 @@ def copy_static(staging: Path) -> list[str]:
         shutil.copyfile(src, dest)
         copied.append(rel.as_posix())
     return copied
+
+
+# --------------------------------------------------------------------------- first view
+
+# Share links whose first view is rendered at build time, one document per file
+# in PRERENDER/ (read by static/first-view.js).  index.html itself carries the
+# default scenario.
+PRERENDER = "prerender"
+FIRST_VIEW_JS = "first-view.js"
+
+
+def prerender_queries() -> dict[str, str]:
+    """Key -> URL query: every preset, and each of them (and the defaults) with ``embed=1``."""
+    from levers import presets
+
+    queries = {"default.embed": "?embed=1"}
+    for name in presets.names():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or name == "default":
+            raise BuildError(f"preset name {name!r} cannot name a file in {PRERENDER}/ (use a-z, 0-9, -)")
+        queries[name] = f"?preset={name}"
+        queries[f"{name}.embed"] = f"?preset={name}&embed=1"
+    return queries
+
+
+def render_document(app: Path, search: str) -> dict:
+    """The app's Bokeh document for the URL query ``search``, as JSON for Bokeh.embed.embed_items.
+
+    The same steps as Panel's converter when it pre-renders the page (a new
+    document with a mock session, the app's handler run with it as curdoc), with
+    ``pn.state.location.search`` set first, as the browser's location would be.
+    """
+    from bokeh.core.json_encoder import serialize_json
+    from bokeh.embed.util import standalone_docs_json_and_render_items
+    from panel.io.application import build_single_handler_application
+    from panel.io.document import MockSessionContext
+    from panel.io.state import set_curdoc, state
+
+    _, _, convert = import_panel()
+    handler_app = build_single_handler_application(str(app))
+    document = convert.Document()
+    document._session_context = lambda: MockSessionContext(document=document)
+    with set_curdoc(document):
+        state.location.search = search
+        handler_app.initialize_document(document)
+        state._on_load(None)
+    if not document.roots:
+        raise BuildError(f"{app} rendered nothing for {search!r}")
+    docs_json, render_items = standalone_docs_json_and_render_items(document)
+    return json.loads(serialize_json({"docs_json": docs_json, "render_items": [r.to_json() for r in render_items]}))
+
+
+def write_prerendered(app: Path, staging: Path, project: Path = ROOT) -> list[str]:
+    """Write PRERENDER/<key>.json.gz for every share link of prerender_queries().
+
+    The app runs from the same entry script as the page's own pre-render.  Each
+    document must have as many roots as index.html's (first-view.js embeds them
+    into the page's root elements, in order) and may load only files that are
+    in the site.
+    """
+    import gzip
+
+    _, _, convert = import_panel()
+    from panel.io.resources import set_resource_mode
+
+    page_roots = len(re.findall(r"\bdata-root-id=", (staging / PAGE).read_text(encoding="utf-8")))
+    page_template = template_env().get_template("page.html.j2")
+    folder = staging / PRERENDER
+    folder.mkdir()
+    written = []
+    sys.path.insert(0, str(ROOT))
+    cwd = os.getcwd()
+    entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
+    try:
+        entry = write_entry(app, project, Path(entry_dir.name))
+        os.chdir(app.parent)
+        with (
+            converter_configured(convert, worker_template=None, page_template=page_template),
+            set_resource_mode("cdn"),
+        ):
+            for key, search in prerender_queries().items():
+                doc = render_document(entry, search)
+                roots = doc["render_items"][0]["root_ids"]
+                if len(roots) != page_roots:
+                    raise BuildError(f"{search} renders {len(roots)} roots, {PAGE} has {page_roots}")
+                text = json.dumps(doc, separators=(",", ":"))
+                for url in re.findall(rf'"({re.escape(VENDOR)}/[^"?#]+)', text):
+                    if not (staging / url).is_file():
+                        raise BuildError(f"the first view of {search} loads {url}, which is not in the site")
+                # gzip (fixed mtime: same build, same bytes): ~15 kB instead of ~170 kB each.
+                (folder / f"{key}.json.gz").write_bytes(gzip.compress(text.encode(), 9, mtime=0))
+                written.append(f"{PRERENDER}/{key}.json.gz")
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(ROOT))
+        entry_dir.cleanup()
+    return written
 
 
 # --------------------------------------------------------------------------- checks
@@ -1186,6 +1283,8 @@ def build(
 
         copied_static = copy_static(staging)
         vendored = vendor_assets(staging, sorted(staging.glob("*.html")), convert.PY_VERSION, convert.BOKEH_VERSION)
+        log(f"pre-rendering the first view of {len(prerender_queries())} share links")
+        prerendered = write_prerendered(app, staging, project)
         if pwa:
             write_pwa(staging, convert, title)
         check_site(staging, pyodide_url, worker_name, env)
@@ -1214,6 +1313,7 @@ def build(
             },
             "vendored": vendored,
             "static": copied_static,
+            "prerendered": prerendered,
         }
         manifest = write_manifest(staging, info)
         swap_into_place(staging, out)

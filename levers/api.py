@@ -260,6 +260,7 @@ def comparison(s: Scenario, *, curve: bool = True) -> dict:
     -------
     dict
         ``model`` (the big model the API rows price), ``requests_per_day``,
+        ``routing_on`` (whether requests are routed to the small model),
         ``self_hosted`` (``usd_per_day``, ``gpus``, ``hardware``, token prices
         and ``blended_usd_per_1m``), ``blend`` (the label of the 3:1
         convention), ``rows`` (one per provider: prices, ``source``,
@@ -314,6 +315,7 @@ def comparison(s: Scenario, *, curve: bool = True) -> dict:
     out = {
         "model": s.big_model,
         "requests_per_day": s.requests_per_day,
+        "routing_on": _routed(s),
         "blend": BLEND_LABEL,
         "self_hosted": {
             "usd_per_day": w.final_cost_per_day,

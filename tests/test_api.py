@@ -152,3 +152,34 @@ def test_illustrative_mode_compares_with_the_modeled_fleet():
     c = api.comparison(levers.load_preset("lesson"), curve=False)
     assert "illustrative" in c["note"]
     assert c["self_hosted"]["usd_per_day"] == levers.waterfall(levers.load_preset("chatbot")).final_cost_per_day
+
+
+# --- CLI -------------------------------------------------------------------
+def test_waterfall_json_carries_api_comparison_and_attribution(capsys):
+    import json
+
+    from levers.attribution import attribution
+    from levers.cli import main
+
+    assert main(["waterfall", "--preset", "chatbot", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    s = levers.load_preset("chatbot")
+    want = api.comparison(s, curve=False)
+    rows = data["api_comparison"]["rows"]
+    assert [r["provider"] for r in rows] == [r["provider"] for r in want["rows"]]
+    for got, exp in zip(rows, want["rows"], strict=True):
+        for key in ("usd_per_1m_input", "usd_per_1m_output", "source", "as_of", "usd_per_day",
+                    "break_even_requests_per_day"):
+            assert got[key] == exp[key]
+    a = attribution(s)
+    assert data["attribution"] == a["attribution"] and data["interaction"] == a["interaction"]
+
+
+def test_cli_api_table_lists_each_provider_with_its_source(capsys):
+    from levers.cli import main
+
+    assert main(["api", "--preset", "chatbot"]) == 0
+    out = capsys.readouterr().out
+    for p in api.prices_for("llama-3.1-70b"):
+        assert p.provider_name in out and p.source in out
+    assert "3:1" in out and "break-even" in out

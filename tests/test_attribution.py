@@ -68,3 +68,14 @@ def test_sum_holds_across_workloads(hit, share, rpd):
     s = levers.load_preset("chatbot", cache_hit_rate=hit, route_share=share, requests_per_day=rpd)
     a = attr.attribution(s)
     assert sum(a["attribution"].values()) == pytest.approx(a["total"], rel=1e-9, abs=1e-12)
+
+
+def test_cli_attribution_table(capsys):
+    from levers.cli import main
+
+    assert main(["attribution", "--preset", "chatbot"]) == 0
+    out = capsys.readouterr().out
+    a = attr.attribution(levers.load_preset("chatbot"))
+    assert f"{a['total']:.3f}" in out
+    for lv in LEVERS:
+        assert f"{a['attribution'][lv]:.3f}" in out

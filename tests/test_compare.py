@@ -89,3 +89,28 @@ def test_b_round_trip_property(b, preset):
     assert state.notices == []
     assert state.b == b
     assert build_query(state.preset, state.scenario, b=state.b) == q
+
+
+def test_cli_compare_table_and_json(capsys):
+    import json
+
+    from levers.cli import main
+
+    args = ["compare", "--preset", "chatbot", "--set", "b.hardware=mi355x", "--set", "b.weights=fp4"]
+    assert main([*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    a = levers.load_preset("chatbot")
+    want = compare.compare(a, compare.scenario_b(a, {"hardware": "mi355x", "weights": "fp4"}))
+    assert data["difference"] == want["difference"] and data["b_changes"] == want["b_changes"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "B: A with " in out and "weights=fp4" in out and "hardware=mi355x" in out
+    assert "final bill [$/day]" in out
+
+
+def test_cli_compare_bad_b_key_is_one_line(capsys):
+    from levers.cli import main
+
+    assert main(["compare", "--set", "b.cache_hit_rate=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "b.cache_hit_rate" in err[0] and "0 to 1" in err[0]

@@ -58,3 +58,14 @@ def test_illustrative_mode_moves_the_hand_set_figures():
     assert {r["key"] for r in t["rows"]} == {sw.key for sw in sens.ILLUSTRATIVE_SWEEPS}
     base_row = next(r for r in t["rows"] if r["key"] == "baseline_cost_per_day")
     assert base_row["high"] == pytest.approx(2 * t["base"], rel=1e-12)
+
+
+def test_cli_sensitivity_lists_widest_first(capsys):
+    from levers.cli import main
+
+    assert main(["sensitivity", "--preset", "chatbot"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    t = sens.sensitivity(levers.load_preset("chatbot"))
+    labels = [r["label"] for r in t["rows"]]
+    body = [ln for ln in out if any(ln.startswith(lb) for lb in labels)]
+    assert [next(lb for lb in labels if ln.startswith(lb)) for ln in body] == labels

@@ -28,6 +28,7 @@ from app.charts import (
     waterfall_data,
     waterfall_figure,
 )
+from app.decide import Decide
 from app.theme import TABLE_CSS, TABS_CSS, AppNative, AutoNative, body_css
 from app.urlstate import (
     VIEW_DEFAULTS,
@@ -115,7 +116,7 @@ TABLE_TITLES = {
 #: Column order shown (the data keeps every TrainingRow field).
 TABLE_ORDER = ("name", "usd_per_gpu_hour", "price_is_estimate", "days", "cost_usd", "fastest", "cheapest", "energy_mwh",
                "energy_is_estimate", "gpu_hours", "bf16_dense_TFLOPS", "tdp_W", "hardware")
-TABS = ("serving", "hardware", "formulas")
+TABS = ("serving", "hardware", "formulas", "decide")
 
 COPY_LINK_JS = """
 const u = new URL(window.location.href);
@@ -435,11 +436,15 @@ class Calculator(pn.viewable.Viewer):
                                      css_classes=["cl-formulas-pane"])
         formulas = pn.Column(self.step_w, self.formulas, sizing_mode="stretch_width", margin=0)
 
+        self.decide = Decide(self.scenario)
+        self.decide.param.watch(lambda e: self.sync_url(), "b")
         self.tabs = pn.Tabs(("Serving cost", serving), ("Hardware: training", hardware),
-                            ("How this is computed", formulas), dynamic=True,
+                            ("How this is computed", formulas), ("Decide", self.decide), dynamic=True,
                             sizing_mode="stretch_width", css_classes=["cl-tabs"],
                             stylesheets=[TABS_CSS])
         self.tabs.param.watch(lambda e: setattr(self, "tab", TABS[e.new]), "active")
+        self.param.watch(lambda e: setattr(self.decide, "active", e.new == "decide"), "tab")
+        self.param.watch(lambda e: setattr(self.decide, "embed", e.new), "embed")
         self.layout = pn.Column(
             header, self.preset_desc, self.notice, self.dismiss_b, self.share_box, self.tabs,
             sizing_mode="stretch_width", css_classes=["cl-root"], min_width=0,
@@ -461,6 +466,7 @@ class Calculator(pn.viewable.Viewer):
             self.training.param.update(**{**training_defaults(), **st.training})
             self.prices = dict(st.prices)
             self.param.update(**{k: v for k, v in st.view.items()})
+            self.decide.b = st.b
             self.url_notices = st.notices
             self.error_notices = []
         finally:
@@ -480,7 +486,7 @@ class Calculator(pn.viewable.Viewer):
         """The query string for the current state (non-default keys only)."""
         view = {k: getattr(self, k) for k in VIEW_DEFAULTS}
         training = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
-        return build_query(self.preset, self.scenario, training, self.prices, view)
+        return build_query(self.preset, self.scenario, training, self.prices, view, b=self.decide.b)
 
     def sync_url(self) -> None:
         """Write the current state into the URL (no reload)."""

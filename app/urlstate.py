@@ -43,7 +43,7 @@ VIEW_PARAMS = {
     "theme": Choice("auto", objects=["auto", "light", "dark"], doc="colour theme; auto follows the system"),
     "yaxis": Choice("usd_per_day", objects=["usd_per_day", "usd_per_1m_tokens"],
                     doc="waterfall y axis"),
-    "tab": Choice("serving", objects=["serving", "hardware", "formulas"], doc="open tab"),
+    "tab": Choice("serving", objects=["serving", "hardware", "formulas", "decide"], doc="open tab"),
 }
 VIEW_DEFAULTS = {k: p.default for k, p in VIEW_PARAMS.items()}
 

@@ -266,8 +266,8 @@ def comparison(s: Scenario, *, curve: bool = True) -> dict:
         convention), ``rows`` (one per provider: prices, ``source``,
         ``as_of``, ``usd_per_day``, ``usd_per_request``, ``blended_usd_per_1m``,
         ``routed`` (whether the small model is priced too),
-        ``break_even_requests_per_day`` (None where none in range) and
-        ``verdict``) and, with ``curve``, ``curve``: ``volumes``
+        ``break_even_requests_per_day`` (None where none in range), the API
+        bill there ``break_even_usd_per_day``, and ``verdict``) and, with ``curve``, ``curve``: ``volumes``
         [requests/day], ``self_hosted`` [$/day] and per provider its
         [$/day] at each volume.
     """
@@ -310,6 +310,7 @@ def comparison(s: Scenario, *, curve: bool = True) -> dict:
             "usd_per_request": per_req,
             "usd_per_day": per_req * s.requests_per_day,
             "break_even_requests_per_day": be,
+            "break_even_usd_per_day": None if be is None else per_req * be,
             "verdict": verdict,
         })
     out = {

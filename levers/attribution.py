@@ -80,7 +80,8 @@ def attribution(s: Scenario) -> dict:
         lever's order-free factor], ``sequential`` ``{lever: ln(multiplier)}``
         from the waterfall in the scenario's order, ``interaction``
         ``{lever: phi - sequential}``, ``total`` ``ln(baseline / final)``,
-        ``factor`` ``{lever: exp(phi)}``, ``order`` and ``runs`` (waterfalls
+        ``factor`` ``{lever: exp(phi)}``, ``sequential_factor`` (the
+        waterfall's multipliers), ``order`` and ``runs`` (waterfalls
         computed).
     """
     order, costs, runs = subset_costs(s)
@@ -109,6 +110,7 @@ def attribution(s: Scenario) -> dict:
         "sequential": sequential,
         "interaction": {lv: phi[lv] - sequential[lv] for lv in LEVERS},
         "factor": {lv: math.exp(phi[lv]) for lv in LEVERS},
+        "sequential_factor": {lv: math.exp(sequential[lv]) for lv in LEVERS},
         "total": math.log(w.baseline_cost_per_day / w.final_cost_per_day),
         "order": lever_order(s),
         "runs": runs + 1,

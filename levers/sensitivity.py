@@ -107,7 +107,8 @@ def sensitivity(s: Scenario) -> dict:
         ``low_value``/``high_value`` (the input at each end, clipped to its
         bounds), ``low``/``high`` (the metric there, or None where the engine
         refuses the value; then ``low_error``/``high_error`` says why) and
-        ``swing`` (``max - min`` of the metric over both ends and the base).
+        ``min``, ``max`` and ``swing`` (``max - min``) of the metric over both
+        ends and the base.
     """
     base = getattr(waterfall(s).steps[-1], METRIC)
     sweeps = ILLUSTRATIVE_SWEEPS if s.mode == "illustrative" else SWEEPS
@@ -126,7 +127,8 @@ def sensitivity(s: Scenario) -> dict:
             except InputError as e:
                 row[end] = None
                 row[f"{end}_error"] = str(e)
-        row["swing"] = max(seen) - min(seen)
+        row["min"], row["max"] = min(seen), max(seen)
+        row["swing"] = row["max"] - row["min"]
         rows.append(row)
     rows.sort(key=lambda r: -r["swing"])
     return {"metric": METRIC, "label": METRIC_LABEL, "base": base, "rows": rows}

@@ -114,3 +114,39 @@ def test_cli_compare_bad_b_key_is_one_line(capsys):
     assert main(["compare", "--set", "b.cache_hit_rate=3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "b.cache_hit_rate" in err[0] and "0 to 1" in err[0]
+
+
+# ---- the Decide tab renders what the engine returns -----------------------
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+def test_decide_tab_shows_the_engine_results_and_keeps_b_in_the_url():
+    from app.main import Calculator
+    from levers import api, attribution, sensitivity
+
+    c = Calculator("?preset=chatbot&b.hardware=mi355x&b.weights=fp4&tab=decide")
+    d = c.decide
+    assert d.active and d.b == {"hardware": "mi355x", "weights": "fp4"}
+    a = levers.load_preset("chatbot")
+    assert d.compare_result["difference"] == compare.compare(a, compare.scenario_b(a, d.b))["difference"]
+    curve = api.comparison(a)["curve"]
+    assert d.fleet_src.data["y"] == curve["self_hosted"]
+    assert d.attr_src.data["value"][0] == attribution.attribution(a)["attribution"]["hardware"]
+    assert d.base_span.location == sensitivity.sensitivity(a)["base"]
+    # Editing B in the tab rewrites the link; a bad value is named and left out.
+    d.b_input.value = "hardware=h200, cache_hit_rate=5"
+    assert d.b == {"hardware": "h200"}
+    assert "b.hardware=h200" in c.query and "cache_hit_rate" not in c.query
+    assert "b.cache_hit_rate" in d.b_notice.object
+    # Moving an input of A recomputes the tab.
+    c.widgets["cache_hit_rate"].value = 0.5
+    moved = levers.load_preset("chatbot", cache_hit_rate=0.5)
+    assert d.tornado_result["base"] == sensitivity.sensitivity(moved)["base"]
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+def test_decide_tab_computes_nothing_while_hidden():
+    from app.main import Calculator
+
+    c = Calculator("?preset=chatbot")
+    assert not c.decide.active and c.decide.api_result is None
+    c.tab = "decide"
+    assert c.decide.api_result is not None

@@ -35,6 +35,7 @@ from app.urlstate import (
     Notice,
     base_scenario,
     build_query,
+    describe_failure,
     parse_query,
     requested_theme,
     training_defaults,
@@ -83,6 +84,8 @@ CONTROLS: dict[str, dict] = {
     "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
     "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
     "max_batch": dict(kind="editable", soft=(1, 1024), step=1, label="Max batch"),
+    "sizing": dict(kind="radio", label="Size fleets for"),
+    "min_replicas": dict(kind="editable", soft=(1, 16), step=1, label="Fewest replicas per model"),
     "ttft_slo_low_ms": dict(kind="input", label="TTFT band low"),
     "ttft_slo_high_ms": dict(kind="input", label="TTFT band high"),
     "tpot_slo_low_ms": dict(kind="input", label="TPOT band low"),
@@ -474,7 +477,7 @@ class Calculator(pn.viewable.Viewer):
         self.recompute()
         self.recompute_training()
         self._update_view()
-        self.query = search if search.startswith("?") or not search else "?" + search
+        self.sync_url()  # the address bar and share link drop what was not applied
 
     def _on_location(self, event) -> None:
         new = event.new or ""
@@ -723,7 +726,11 @@ def create_app() -> pn.viewable.Viewable:
     # Per session: components take the design current when they are made.
     pn.config.design = AutoNative if theme == "auto" else AppNative
     pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
-    calc = Calculator(location=loc)
+    try:
+        calc = Calculator(location=loc)
+    except Exception as exc:  # e.g. a corrupt data file: a page that says so, never a blank one
+        calc = pn.pane.HTML(render.notices([describe_failure(exc)], "The calculator could not start"),
+                            sizing_mode="stretch_width")
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])
 
 

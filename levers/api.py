@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import functools
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
 from . import models
+from .datafile import Field, check_table, parse_text, read
 from .errors import SpecError
 from .scenario import Scenario
-from .specs import _check_keys
 from .waterfall import waterfall
 
 _PACKAGE = "levers.api_prices"
@@ -36,16 +35,18 @@ CURVE_MIN, CURVE_MAX = 1e4, 1e8
 #: Points per decade of the $/day curve.
 POINTS_PER_DECADE = 12
 
-_TOP: dict[str, tuple[str, bool]] = {"id": ("str", True), "name": ("str", True)}
-_ROW: dict[str, tuple[str, bool]] = {
-    "model": ("str", True),
-    "api_model": ("str", True),
-    "usd_per_1m_input": ("number", True),
-    "usd_per_1m_cached_input": ("number", False),
-    "usd_per_1m_output": ("number", True),
-    "source": ("str", True),
-    "as_of": ("date", True),
-    "note": ("str", False),
+_TOP = {"id": Field("str"), "name": Field("str")}
+#: Published per-token prices run from fractions of a cent to tens of dollars per million.
+_PRICE = dict(lo=0.001, hi=1000, unit="$/1M tokens")
+_ROW = {
+    "model": Field("str"),
+    "api_model": Field("str"),
+    "usd_per_1m_input": Field("number", **_PRICE),
+    "usd_per_1m_cached_input": Field("number", required=False, **_PRICE),
+    "usd_per_1m_output": Field("number", **_PRICE),
+    "source": Field("str"),
+    "as_of": Field("date"),
+    "note": Field("str", required=False),
 }
 
 
@@ -112,12 +113,12 @@ def parse(text: str, filename: str) -> list[Price]:
         number, a cached price above the input price, an unknown model, an
         ``id`` other than the file stem, or a model listed twice.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(filename, f"not valid TOML: {exc}") from None
+    return _validate(parse_text(text, filename), filename)
+
+
+def _validate(data: dict, filename: str) -> list[Price]:
     rows = data.pop("prices", None)
-    top = _check_keys(filename, "", data, _TOP)
+    top = check_table(filename, "", data, _TOP)
     stem = filename.rsplit("/", 1)[-1].removesuffix(".toml")
     if top["id"] != stem:
         raise SpecError(f"{filename}: id", f"must match the file name {stem!r}, got {top['id']!r}")
@@ -127,7 +128,7 @@ def parse(text: str, filename: str) -> list[Price]:
     out, seen = [], set()
     for i, raw in enumerate(rows):
         where = f"prices[{i}]."
-        row = _check_keys(filename, where, raw, _ROW)
+        row = check_table(filename, where, raw, _ROW)
         if row["model"] not in known:
             raise SpecError(f"{filename}: {where}model",
                             f"unknown model {row['model']!r}; allowed: {', '.join(sorted(known))}")
@@ -153,7 +154,8 @@ def load_all() -> tuple[Price, ...]:
     out: list[Price] = []
     for entry in sorted(resources.files(_PACKAGE).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
-            out.extend(parse(entry.read_text(encoding="utf-8"), f"levers/api_prices/{entry.name}"))
+            name = f"levers/api_prices/{entry.name}"
+            out.extend(_validate(read(entry, name), name))
     return tuple(out)
 
 

@@ -32,7 +32,7 @@ from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
 from levers.errors import InputError
 from levers.explain import money, times
-from levers.scenario import LEVER_TITLES, Scenario
+from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,16 @@ class Decide(pn.viewable.Viewer):
                                           y_offset=-6, text_font_size="11px"))
         self.attr_fig.add_tools(HoverTool(tooltips=[("", "@what"), ("share", "@value{0.000}")]))
         self.attr_text = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[TABLE_STYLE])
+        titles = {LEVER_TITLES[lv]: lv for lv in LEVERS}
+        self.order_w = [pn.widgets.Select(label=f"{i + 1}.", options=titles, value=lv, width=170,
+                                          css_classes=[f"ctl-order-{i + 1}"])
+                        for i, lv in enumerate(self.scenario.order)]
+        for i, w in enumerate(self.order_w):
+            w.param.watch(lambda e, i=i: self._reorder(i, e.new), "value")
+        self.order_row = pn.Column(
+            pn.pane.HTML("<b>Pull the levers in this order</b> (the waterfall on the first tab follows):",
+                         margin=(0, 5)),
+            pn.FlexBox(*self.order_w, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
         # Tornado
         self.tornado_src = _empty_source("y", "base", "low_metric", "high_metric", "low", "high", "range")
@@ -174,7 +184,8 @@ class Decide(pn.viewable.Viewer):
                              sizing_mode="stretch_width")
 
         self.api_section = section("Hosted API or your own GPUs?", self.api_fig, self.api_table)
-        self.attr_section = section("Which lever saved what, whatever the order", self.attr_text, self.attr_fig)
+        self.attr_section = section("Which lever saved what, whatever the order", self.attr_text, self.order_row,
+                                    self.attr_fig)
         self.tornado_section = section("Which assumption matters most", self.tornado_text, self.tornado_fig)
         self.compare_section = section("Scenario A against scenario B", self.b_input, self.b_notice,
                                        self.cmp_table, self.cmp_fig)
@@ -185,7 +196,20 @@ class Decide(pn.viewable.Viewer):
         return self.layout
 
     # ------------------------------------------------------------ changes
+    def _reorder(self, position: int, lever: str) -> None:
+        """Put ``lever`` at ``position``; the lever that was there takes its old place."""
+        order = list(self.scenario.order)
+        if order[position] == lever:
+            return
+        j = order.index(lever)
+        order[j], order[position] = order[position], lever
+        self.scenario.order = order
+
     def _on_scenario(self, *events) -> None:
+        for e in events:
+            if e.name == "order":
+                for w, lv in zip(self.order_w, e.new, strict=True):
+                    w.value = lv
         self._stale = True
         if self.active:
             self.refresh()

@@ -253,7 +253,7 @@ class Calculator(pn.viewable.Viewer):
         self.widgets: dict[str, pn.widgets.Widget] = {}
         keys = Scenario.keys()
         for key in keys:
-            if key in ("mode", "off"):
+            if key in ("mode", "off", "order"):  # order: set in the Decide tab
                 continue
             p = Scenario.param[key]
             w = make_widget(key, p, getattr(s, key), CONTROLS.get(key, {}))
@@ -569,6 +569,7 @@ class Calculator(pn.viewable.Viewer):
     def _show_waterfall(self) -> None:
         wf, s = self.wf, self.scenario
         self.source.data = waterfall_data(wf, self.yaxis)
+        self.fig.x_range.factors = list(self.source.data["x"])  # the levers in the scenario's order
         self.headline.object = render.headline(wf, s)
         for st in wf.steps[1:]:
             self.summaries[st.lever].object = render.lever_summary(st)

@@ -237,7 +237,7 @@ def waterfall(s: Scenario) -> Waterfall:
         f"static batching, BF16, no prefix cache, every request on {s.big_model}"
     )
     steps = [_step("baseline", True, 1.0, cost, prev, s, base_text)]
-    for lever in LEVERS:
+    for lever in [*s.order, *(lv for lv in LEVERS if lv not in s.order)]:  # the scenario's order
         mod = _MODULES[lever]
         on = lever not in s.off
         if on:

@@ -79,3 +79,37 @@ def test_cli_attribution_table(capsys):
     assert f"{a['total']:.3f}" in out
     for lv in LEVERS:
         assert f"{a['attribution'][lv]:.3f}" in out
+
+
+# ---- lever order ------------------------------------------------------------
+def test_reordering_keeps_the_final_bill_and_moves_the_credit():
+    s = levers.load_preset("chatbot")
+    r = levers.load_preset("chatbot", order="hardware,quantization")
+    assert r.order == ["hardware", "quantization", "prefix_caching", "batching", "routing"]
+    w, wr = levers.waterfall(s), levers.waterfall(r)
+    assert [st.lever for st in wr.steps[1:]] == r.order
+    assert wr.final_cost_per_day == pytest.approx(w.final_cost_per_day, rel=1e-12)
+    assert math.prod(st.multiplier for st in wr.steps[1:]) == pytest.approx(w.total_multiplier, rel=1e-9)
+    seq = {st.lever: st.multiplier for st in w.steps[1:]}
+    seq_r = {st.lever: st.multiplier for st in wr.steps[1:]}
+    assert seq != pytest.approx(seq_r)  # the sequential credit depends on the order...
+    a, ar = attr.attribution(s), attr.attribution(r)
+    for lv in LEVERS:  # ...the Shapley share does not
+        assert ar["attribution"][lv] == pytest.approx(a["attribution"][lv], rel=1e-9, abs=1e-12)
+    assert ar["order"] == r.order
+
+
+@settings(max_examples=10, deadline=None)
+@given(perm=st.permutations(LEVERS))
+def test_shapley_shares_do_not_depend_on_the_order(perm):
+    base = attr.attribution(levers.load_preset("code-completion"))["attribution"]
+    got = attr.attribution(levers.load_preset("code-completion", order=",".join(perm)))["attribution"]
+    for lv in LEVERS:
+        assert got[lv] == pytest.approx(base[lv], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("text", "words"), [("routing,routing", "order of"), ("routing,gpu", "order of")])
+def test_bad_order_names_the_field(text, words):
+    with pytest.raises(levers.InputError) as info:
+        levers.load_preset("chatbot", order=text)
+    assert info.value.field == "order" and words in info.value.message

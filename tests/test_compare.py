@@ -150,3 +150,25 @@ def test_decide_tab_computes_nothing_while_hidden():
     assert not c.decide.active and c.decide.api_result is None
     c.tab = "decide"
     assert c.decide.api_result is not None
+
+
+def test_lever_order_round_trips_through_the_url():
+    state = parse_query("?preset=chatbot&order=routing,hardware")
+    assert state.notices == []
+    assert state.scenario.order == ["routing", "hardware", "prefix_caching", "batching", "quantization"]
+    q = build_query(state.preset, state.scenario)
+    assert q == "?preset=chatbot&order=routing,hardware,prefix_caching,batching,quantization"
+    assert parse_query(q).scenario.order == state.scenario.order
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+def test_order_selects_swap_levers_and_reorder_the_waterfall():
+    from app.main import Calculator
+
+    c = Calculator("?preset=chatbot&tab=decide")
+    c.decide.order_w[0].value = "hardware"  # hardware first; prefix caching takes its old place
+    want = ["hardware", "batching", "routing", "quantization", "prefix_caching"]
+    assert c.scenario.order == want
+    assert c.source.data["lever"][1:-1] == want
+    assert list(c.fig.x_range.factors) == c.source.data["x"]
+    assert "order=hardware,batching,routing,quantization,prefix_caching" in c.query

@@ -52,6 +52,7 @@ def subset_costs(s: Scenario) -> tuple[list[str], dict[frozenset, float], int]:
     run = Scenario.from_mapping({}, base=s)  # a private copy whose `off` is switched per run
     keep_off = list(s.off)
     costs: dict[frozenset, float] = {}
+    outcomes: dict = {}  # configurations sized once across the runs (only `off` differs)
     runs = 0
     if n == 0:
         costs[frozenset()] = waterfall(run).final_cost_per_day
@@ -59,7 +60,7 @@ def subset_costs(s: Scenario) -> tuple[list[str], dict[frozenset, float], int]:
     for mask in range(1 << (n - 1)):
         on = [order[i] for i in range(n - 1) if mask >> i & 1] + [order[-1]]
         run.off = keep_off + [lv for lv in order if lv not in on]
-        w = waterfall(run)
+        w = waterfall(run, outcomes=outcomes)
         runs += 1
         done: list[str] = []
         costs[frozenset()] = w.steps[0].cost_per_day

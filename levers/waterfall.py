@@ -204,7 +204,7 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
     )
 
 
-def waterfall(s: Scenario) -> Waterfall:
+def waterfall(s: Scenario, *, outcomes: dict | None = None) -> Waterfall:
     """Compute the waterfall for scenario ``s``.
 
     Modeled mode: each step's cost is :func:`levers.fleet.evaluate` of the
@@ -215,12 +215,16 @@ def waterfall(s: Scenario) -> Waterfall:
     are the modeled ones rescaled to the illustrative cost.
 
     A lever in ``off`` leaves the configuration as it was: multiplier 1.
+
+    ``outcomes`` is an optional cache of evaluated configurations, shared by
+    callers that run several waterfalls of one scenario differing only in
+    ``off`` and ``order`` (which do not change how a configuration is sized).
     """
     check_consistency(s)
     s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
-    cache: dict[Config, Outcome] = {}
+    cache: dict[Config, Outcome] = {} if outcomes is None else outcomes
 
     def outcome(c: Config) -> Outcome:
         if c not in cache:

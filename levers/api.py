@@ -33,7 +33,7 @@ BLEND_LABEL = "blended $/1M tokens at 3:1 input:output"
 #: The volume range of the comparison [requests/day].
 CURVE_MIN, CURVE_MAX = 1e4, 1e8
 #: Points per decade of the $/day curve.
-POINTS_PER_DECADE = 12
+POINTS_PER_DECADE = 8
 
 _TOP = {"id": Field("str"), "name": Field("str")}
 #: Published per-token prices run from fractions of a cent to tens of dollars per million.
@@ -223,7 +223,7 @@ class _Fleet:
 
 
 def break_even(fleet, usd_per_request: float, volumes: list[float], *,
-               rel_tol: float = 1e-4) -> float | None:
+               rel_tol: float = 1e-3) -> float | None:
     """The lowest volume at which self-hosting becomes no dearer than the API.
 
     Scans ``volumes`` for the first point where ``fleet(x) <= usd_per_request

@@ -13,6 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 ID = "batching"
+TITLE = "Continuous batching"
+#: Label on the waterfall's bars.
+SHORT = "Batching"
+#: The scenario inputs this lever's card shows.
+INPUTS = ('batching',)
+#: Illustrative multiplier, the lesson's worked example [x].
+ILLUSTRATIVE = 1.5
 
 
 def apply(cfg, s):

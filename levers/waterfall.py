@@ -7,14 +7,14 @@ the multipliers is ``baseline / final``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
-from . import batching, hardware, prefix_caching, quantization, routing
+from . import hardware
 from .explain import gpus, money, times
 from .fleet import Config, Outcome, evaluate
-from .scenario import LEVER_TITLES, LEVERS, Scenario, check_consistency
-
-_MODULES = {m.ID: m for m in (prefix_caching, batching, routing, quantization, hardware)}
+from .registry import BY_ID, REGISTRY
+from .scenario import LEVER_TITLES, Scenario, check_consistency
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ class Step:
         Whether every request class meets both targets; if not, why.
     classes
         :class:`levers.fleet.RequestClass` per class of request.
+    outcome
+        The typed :class:`levers.fleet.Outcome` the step was computed from
+        (fleets, replicas, queues), for the derivation and the app; ``details``
+        is its JSON-ready copy.
     """
 
     lever: str
@@ -72,11 +76,16 @@ class Step:
     usd_per_1m_tokens: float
     explanation: str
     hardware: str = ""
-    details: dict = field(default_factory=dict)
     ttft_p90_ms: float = 0.0
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
+    outcome: Outcome | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def details(self) -> dict:
+        """The outcome's figures as a JSON-ready dict (built on first use)."""
+        return _details(self.outcome) if self.outcome is not None else {}
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,8 @@ class Waterfall:
         """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
         return {
             "mode": self.mode,
-            "steps": [{**vars(st), "classes": [dict(vars(c)) for c in st.classes]}
+            "steps": [{**{f.name: getattr(st, f.name) for f in fields(st) if f.name != "outcome"},
+                       "classes": [dict(vars(c)) for c in st.classes], "details": st.details}
                       for st in self.steps],
             "baseline_cost_per_day": self.baseline_cost_per_day,
             "final_cost_per_day": self.final_cost_per_day,
@@ -196,11 +206,11 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         usd_per_1m_tokens=o.usd_per_1m_tokens * scale,
         explanation=text,
         hardware=o.config.hardware,
-        details=_details(o),
         ttft_p90_ms=o.ttft_p90_ms,
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
+        outcome=o,
     )
 
 
@@ -220,8 +230,8 @@ def waterfall(s: Scenario, *, outcomes: dict | None = None) -> Waterfall:
     callers that run several waterfalls of one scenario differing only in
     ``off`` and ``order`` (which do not change how a configuration is sized).
     """
-    check_consistency(s)
     s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
+    check_consistency(s)
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {} if outcomes is None else outcomes
@@ -240,9 +250,11 @@ def waterfall(s: Scenario, *, outcomes: dict | None = None) -> Waterfall:
         f"{prev.gpus} × {cfg.hardware} at ${cfg.usd_per_gpu_hour:.2f}/GPU-hour × 24 h, "
         f"static batching, BF16, no prefix cache, every request on {s.big_model}"
     )
+    if not prev.slo_met:
+        base_text += f"; misses the SLO: {prev.slo_reason}"
     steps = [_step("baseline", True, 1.0, cost, prev, s, base_text)]
-    for lever in [*s.order, *(lv for lv in LEVERS if lv not in s.order)]:  # the scenario's order
-        mod = _MODULES[lever]
+    for lever in [*s.order, *(m.ID for m in REGISTRY if m.ID not in s.order)]:  # the scenario's order
+        mod = BY_ID[lever]
         on = lever not in s.off
         if on:
             cfg = mod.apply(cfg, s)
@@ -258,6 +270,8 @@ def waterfall(s: Scenario, *, outcomes: dict | None = None) -> Waterfall:
             mult = prev.cost_per_day / cur.cost_per_day
             text = (f"{mod.explain(prev, cur, s)}; {fleet}, {money(prev.cost_per_day)} → "
                     f"{money(cur.cost_per_day)}/day")
+        if not cur.slo_met:
+            text += f"; misses the SLO: {cur.slo_reason}"
         cost = cost / mult
         steps.append(_step(lever, on, mult, cost, cur, s, text))
         prev = cur

@@ -1042,17 +1042,18 @@ def swap_into_place(staging: Path, out: Path) -> None:
 
 
 def check_data(project: Path) -> None:
-    """Validate the accelerator and model files before anything else runs.
+    """Validate the accelerator, model and API price files before anything else runs.
 
     A bad data file would otherwise fail inside Panel's pre-render, far from
     its cause; here the message names the file and the field.
     """
-    from levers import models, specs
+    from levers import api, models, specs
     from levers.errors import SpecError
 
     try:
         specs.load_dir(project / "hardware_specs")
         models.load_dir(project / "levers" / "model_specs")
+        api.load_dir(project / "levers" / "api_prices")
     except SpecError as e:
         raise BuildError(f"invalid data file {e}; fix that file") from None
 

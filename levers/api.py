@@ -148,6 +148,22 @@ def _validate(data: dict, filename: str) -> list[Price]:
     return out
 
 
+def load_dir(path) -> tuple[Price, ...]:
+    """Read and validate every ``*.toml`` provider file in a directory.
+
+    Raises
+    ------
+    SpecError
+        If any file is invalid; the message names the file and the field.
+    """
+    from pathlib import Path
+
+    out: list[Price] = []
+    for p in sorted(Path(path).glob("*.toml")):
+        out.extend(_validate(read(p, str(p)), str(p)))
+    return tuple(out)
+
+
 @functools.cache
 def load_all() -> tuple[Price, ...]:
     """Every shipped price row, by provider then model (read once, on first call)."""

@@ -183,3 +183,19 @@ def test_cli_api_table_lists_each_provider_with_its_source(capsys):
     for p in api.prices_for("llama-3.1-70b"):
         assert p.provider_name in out and p.source in out
     assert "3:1" in out and "break-even" in out
+
+
+def test_load_dir_reads_the_shipped_files_and_names_a_bad_one(tmp_path):
+    import shutil
+    from importlib import resources
+
+    src = resources.files("levers.api_prices")
+    for entry in src.iterdir():
+        if entry.name.endswith(".toml"):
+            shutil.copy(str(entry), tmp_path / entry.name)
+    assert api.load_dir(tmp_path) == api.load_all()
+    bad = tmp_path / "deepseek.toml"
+    bad.write_text(bad.read_text().replace("usd_per_1m_output = 1.10", "usd_per_1m_output = inf"))
+    with pytest.raises(SpecError) as info:
+        api.load_dir(tmp_path)
+    assert f"{bad}: prices[0].usd_per_1m_output" in str(info.value)

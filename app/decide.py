@@ -57,8 +57,8 @@ table.cl-table td:first-child, table.cl-table th:first-child { text-align: left;
 """
 
 
-def _empty_source(*cols) -> ColumnDataSource:
-    return ColumnDataSource(data={c: [] for c in cols})
+def _empty_source(*cols, name: str | None = None) -> ColumnDataSource:
+    return ColumnDataSource(data={c: [] for c in cols}, name=name)
 
 
 def _num(x, digits=4) -> str:
@@ -104,7 +104,7 @@ class Decide(pn.viewable.Viewer):
         self.api_fig.xaxis.formatter = NumeralTickFormatter(format="0a")
         self.api_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0")
         self.api_fig.add_layout(Legend(location="top_left"), "center")
-        self.fleet_src = _empty_source("x", "y")
+        self.fleet_src = _empty_source("x", "y", name="decide_fleet")
         self.api_fig.step("x", "y", source=self.fleet_src, mode="after", line_width=3,
                           color=COLORS["final"], legend_label="self-hosted (whole GPUs)")
         self.api_srcs: dict[str, ColumnDataSource] = {}
@@ -122,7 +122,7 @@ class Decide(pn.viewable.Viewer):
                                       stylesheets=[TABLE_STYLE])
 
         # Attribution
-        self.attr_src = _empty_source("y", "value", "label", "color", "what")
+        self.attr_src = _empty_source("y", "value", "label", "color", "what", name="decide_attribution")
         self.attr_fig = figure(height=300, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
                                x_axis_label="share of ln(baseline ÷ final)", toolbar_location=None,
                                name="attribution_chart")
@@ -144,7 +144,8 @@ class Decide(pn.viewable.Viewer):
             pn.FlexBox(*self.order_w, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
         # Tornado
-        self.tornado_src = _empty_source("y", "base", "low_metric", "high_metric", "low", "high", "range")
+        self.tornado_src = _empty_source("y", "base", "low_metric", "high_metric", "low", "high", "range",
+                                         name="decide_tornado")
         self.tornado_fig = figure(height=360, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
                                   x_axis_label="$/1M output tokens after all levers", toolbar_location=None,
                                   name="tornado_chart")
@@ -167,7 +168,7 @@ class Decide(pn.viewable.Viewer):
             css_classes=["ctl-b-changes"])
         self.b_input.param.watch(self._b_typed, "value")
         self.b_notice = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.cmp_src = _empty_source("x", "cost", "label")
+        self.cmp_src = _empty_source("x", "cost", "label", name="decide_compare")
         self.cmp_fig = figure(height=300, sizing_mode="stretch_width", x_range=FactorRange(factors=[]),
                               y_axis_label="cost after the step [$/day]", toolbar_location=None,
                               name="compare_chart")

@@ -53,6 +53,13 @@ class Step:
         Whether every request class meets both targets; if not, why.
     classes
         :class:`levers.fleet.RequestClass` per class of request.
+    uncertainty
+        Factor by which modeled throughput may be off, from the residuals of
+        the efficiency fit of this step's accelerator family (the widest of
+        its fleets'; 1 with fixed ``mfu``/``mbu`` or in illustrative mode).
+    cost_per_day_low, cost_per_day_high
+        ``cost_per_day`` divided and multiplied by ``uncertainty`` [$/day]:
+        a fleet sized for throughput scales with its inverse.
     outcome
         The typed :class:`levers.fleet.Outcome` the step was computed from
         (fleets, replicas, queues), for the derivation and the app; ``details``
@@ -80,6 +87,9 @@ class Step:
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
+    uncertainty: float = 1.0
+    cost_per_day_low: float = 0.0
+    cost_per_day_high: float = 0.0
     outcome: Outcome | None = field(default=None, repr=False, compare=False)
 
     @cached_property
@@ -188,6 +198,7 @@ def _perf(p) -> dict:
 
 def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
     scale = cost / o.cost_per_day  # 1 when modeled; rescales token prices when illustrative
+    unc = 1.0 if s.mode == "illustrative" else max((f.perf.band for f in o.fleets), default=1.0)
     return Step(
         lever=lever,
         title="Baseline" if lever == "baseline" else LEVER_TITLES[lever],
@@ -210,6 +221,9 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
+        uncertainty=unc,
+        cost_per_day_low=cost / unc,
+        cost_per_day_high=cost * unc,
         outcome=o,
     )
 

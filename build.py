@@ -1190,7 +1190,7 @@ def swap_into_place(staging: Path, out: Path) -> None:
 
 
 def check_data(project: Path) -> None:
-    """Validate the project's data files (accelerators, models, efficiency fit) before anything else runs.
+    """Validate the project's data files (accelerators, models, API prices, efficiency fit) before anything else runs.
 
     A bad data file would otherwise fail inside Panel's pre-render, far from
     its cause; here the message names the file and the field. The project's
@@ -1200,12 +1200,13 @@ def check_data(project: Path) -> None:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from levers import efficiency, models, specs\n"
+        "from levers import api, efficiency, models, specs\n"
         "from levers.errors import SpecError\n"
         "fit = Path(sys.argv[3])\n"
         "try:\n"
         "    specs.load_dir(sys.argv[1])\n"
         "    models.load_dir(sys.argv[2])\n"
+        "    api.load_dir(sys.argv[4])\n"
         "    try:\n"
         "        text = fit.read_bytes().decode('utf-8')\n"
         "    except UnicodeDecodeError as e:\n"
@@ -1216,7 +1217,7 @@ def check_data(project: Path) -> None:
         "    sys.exit(3)\n"
     )
     folders = [str(project / "hardware_specs"), str(project / "levers" / "model_specs"),
-               str(project / "levers" / "measurements" / "efficiency_fit.toml")]
+               str(project / "levers" / "measurements" / "efficiency_fit.toml"), str(project / "levers" / "api_prices")]
     try:
         proc = subprocess.run([sys.executable, "-c", code, *folders], cwd=project, capture_output=True, text=True,
                               timeout=120)

@@ -31,6 +31,7 @@ from app.charts import (
     waterfall_data,
     waterfall_figure,
 )
+from app.decide import Decide
 from app.theme import TABLE_CSS, TABS_CSS, AppNative, AutoNative, body_css
 from app.urlstate import (
     VIEW_DEFAULTS,
@@ -108,7 +109,7 @@ TRAIN_CONTROLS = {
     "mfu": dict(kind="slider", pct=True, label="Training MFU"),
     "gpus": dict(kind="editable", soft=(8, 16_384), step=8, label="Accelerators G"),
 }
-TABS = ("serving", "hardware", "formulas")
+TABS = ("serving", "hardware", "formulas", "decide")
 
 #: Save the waterfall as PNG: BokehJS draws the figure's view into one canvas.
 PNG_JS = """
@@ -313,7 +314,7 @@ class Calculator(pn.viewable.Viewer):
         self.widgets: dict[str, pn.widgets.Widget] = {}
         keys = Scenario.keys()
         for key in keys:
-            if key in ("mode", "off"):
+            if key in ("mode", "off", "order"):  # order: set in the Decide tab
                 continue
             p = Scenario.param[key]
             w = make_widget(key, p, getattr(s, key), CONTROLS.get(key, {}))
@@ -497,11 +498,15 @@ class Calculator(pn.viewable.Viewer):
                                      css_classes=["cl-formulas-pane"])
         formulas = pn.Column(self.step_w, self.formulas, sizing_mode="stretch_width", margin=0)
 
+        self.decide = Decide(self.scenario)
+        self.decide.param.watch(lambda e: self.sync_url(), "b")
         self.tabs = pn.Tabs(("Serving cost", serving), ("Hardware: training", hardware),
-                            ("How this is computed", formulas), dynamic=True,
+                            ("How this is computed", formulas), ("Decide", self.decide), dynamic=True,
                             sizing_mode="stretch_width", css_classes=["cl-tabs"],
                             stylesheets=[TABS_CSS])
         self.tabs.param.watch(lambda e: setattr(self, "tab", TABS[e.new]), "active")
+        self.param.watch(lambda e: setattr(self.decide, "active", e.new == "decide"), "tab")
+        self.param.watch(lambda e: setattr(self.decide, "embed", e.new), "embed")
         self.layout = pn.Column(
             header, self.notice, self.dismiss_b, self.share_box, self.tabs,
             sizing_mode="stretch_width", css_classes=["cl-root"], min_width=0,
@@ -570,6 +575,7 @@ class Calculator(pn.viewable.Viewer):
             self.training.param.update(**{**training_defaults(), **st.training})
             self.prices = dict(st.prices)
             self.param.update(**{k: v for k, v in st.view.items()})
+            self.decide.b = st.b
             self.url_notices = st.notices
             self.error_notices = []
         finally:
@@ -589,7 +595,7 @@ class Calculator(pn.viewable.Viewer):
         """The query string for the current state (non-default keys only)."""
         view = {k: getattr(self, k) for k in VIEW_DEFAULTS}
         training = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
-        return build_query(self.preset, self.scenario, training, self.prices, view)
+        return build_query(self.preset, self.scenario, training, self.prices, view, b=self.decide.b)
 
     def sync_url(self) -> None:
         """Write the current state into the URL (no reload)."""
@@ -673,6 +679,7 @@ class Calculator(pn.viewable.Viewer):
     def _show_waterfall(self) -> None:
         wf, s = self.wf, self.scenario
         self.source.data = waterfall_data(wf, self.yaxis)
+        self.fig.x_range.factors = list(self.source.data["x"])  # the levers in the scenario's order
         self.headline.object = render.headline(wf, s)
         for st in wf.steps[1:]:
             self.summaries[st.lever].object = render.lever_summary(st)
@@ -852,7 +859,8 @@ def create_app() -> pn.viewable.Viewable:
     pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
     try:
         calc = Calculator(location=loc)
-    except Exception as exc:  # e.g. a corrupt data file: a page that says so, never a blank one
+    except InputError as exc:  # e.g. a data file that fails validation: a page naming it, never a blank one
+        # (any other exception is a bug: it must fail the build's pre-render and the tests)
         calc = pn.pane.HTML(render.notices([describe_failure(exc)], "The calculator could not start"),
                             sizing_mode="stretch_width")
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])

@@ -238,25 +238,28 @@ def formulas(w: Waterfall, s, step_lever: str, train_row=None, train_inputs: dic
     from levers import derivation
 
     st = next((x for x in w.steps if x.lever == step_lever), w.steps[-1])
-    cfg = st.details.get("config", {})
+    o = st.outcome  # the typed result the step was computed from
+    cfg = o.config if o is not None else None
     out = ['<div class="cl-formulas">']
     out.append(
         "<p>A replica is one copy of a model on <i>tp</i> accelerators. Its memory holds the weights "
         "and, in what is left, the KV cache of the sequences it decodes at once (the batch). A decode "
         "step streams the weights once for the whole batch plus each sequence's KV cache, so it is "
         "bandwidth-bound until the batch is large; prefill of the uncached prompt is compute-bound. "
-        "The fleet is sized for the busiest hour, and the bill is GPUs × price × 24 h.</p>")
-    out.append(f"<p>Numbers of the <b>{esc(st.title)}</b> step: {esc(cfg.get('hardware', st.hardware))}, "
-               f"{esc(cfg.get('batching', ''))} batching, {esc(cfg.get('weights', ''))} weights, "
-               f"{esc(cfg.get('kv_cache', ''))} KV cache, prefix-cache hit rate "
-               f"{esc(pct(cfg.get('cache_hit_rate', 0)))}, {esc(pct(cfg.get('route_share', 0)))} "
-               "routed to the small model.</p>")
+        "The fleet is sized for the busiest hour: each batch keeps TPOT under its target, and there "
+        "are enough replicas that the 90th-percentile TTFT, queueing included, stays under its "
+        "target. The bill is GPUs × price × 24 h.</p>")
+    if cfg is not None:
+        out.append(f"<p>Numbers of the <b>{esc(st.title)}</b> step: {esc(cfg.hardware)}, "
+                   f"{esc(cfg.batching)} batching, {esc(cfg.weights)} weights, "
+                   f"{esc(cfg.kv_cache)} KV cache, prefix-cache hit rate "
+                   f"{esc(pct(cfg.cache_hit_rate))}, {esc(pct(cfg.route_share))} "
+                   "routed to the small model.</p>")
     try:
-        for fleet in st.details.get("fleets", []):
-            role = fleet["role"]
-            out.append(f"<h4>{esc(role.capitalize())} model: {esc(fleet['model'])} "
-                       f"({esc(pct(fleet['request_share']))} of requests)</h4>")
-            out.append(_lines(derivation.fleet_lines(st, s, role)))
+        for fleet in (o.fleets if o is not None else ()):
+            out.append(f"<h4>{esc(fleet.role.capitalize())} model: {esc(fleet.model)} "
+                       f"({esc(pct(fleet.request_share))} of requests)</h4>")
+            out.append(_lines(derivation.fleet_lines(st, s, fleet.role)))
         out.append("<h4>Fleet and cost</h4>")
         out.append(_lines(derivation.cost_lines(st)))
     except Exception as e:  # the derivation is explanatory: never break the page for it

@@ -137,21 +137,21 @@ def lever_summary(st: Step) -> str:
 def capacity(st: Step) -> str:
     """One replica of each fleet of step ``st``: memory → batch → tokens/s → $/1M.
 
-    Every figure is the engine's (``st.details["fleets"]``); the bar widths are
-    the shares of the replica's memory the engine reports.
+    Every figure is the engine's typed result (``st.outcome.fleets[i].perf``);
+    the bar widths are the shares of the replica's memory the engine reports.
     """
-    fleets = st.details.get("fleets", []) if isinstance(st.details, dict) else []
+    o = getattr(st, "outcome", None)
+    fleets = list(o.fleets) if o is not None else []
     if not fleets:
         return ""
     out = [f'<div class="cl-capacity"><div class="cl-cap-title">Capacity at the <b>{esc(st.title)}</b> '
            f"step, one replica per model</div>"]
-    for f in fleets:
-        try:
-            mem, weights, kv = f["memory_GB"], f["weight_GB"], f["kv_budget_GB"]
-            batch, fits = f["batch"], max(f["batch_by_memory"], 1)
-            tp = f["tp"]
-        except KeyError:
-            continue
+    for fl in fleets:
+        p = fl.perf
+        mem, weights, kv = p.memory_GB, p.weight_GB, p.kv_budget_GB
+        batch, fits, tp = p.batch, max(p.batch_by_memory, 1), p.tp
+        f = {"role": fl.role, "model": fl.model, "replicas": fl.replicas, "batch_limit": p.batch_limit,
+             "output_tokens_per_s": p.output_tokens_per_s, "requests_per_s": p.requests_per_s}
         w_pct = 100 * weights / mem if mem else 0
         kv_pct = 100 * kv / mem if mem else 0
         used_pct = kv_pct * min(batch / fits, 1.0)

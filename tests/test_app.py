@@ -505,9 +505,9 @@ def test_capacity_chain_shows_the_engines_replica_figures_for_the_chosen_step():
         st = next(x for x in c.wf.steps if x.lever == lever)
         html = c.capacity.object
         assert render.esc(st.title) in html
-        for f in st.details["fleets"]:
-            assert f"<b>{render.num(f['batch'])}</b> sequences" in html
-            assert f"weights {render.num(f['weight_GB'], 1)} GB" in html
+        for f in st.outcome.fleets:
+            assert f"<b>{render.num(f.perf.batch)}</b> sequences" in html
+            assert f"weights {render.num(f.perf.weight_GB, 1)} GB" in html
         assert f"${st.usd_per_1m_output:,.2f}" in html
     assert c.step_w.value == "hardware"  # one parameter behind both step selectors
 

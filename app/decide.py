@@ -48,7 +48,8 @@ ATTRIBUTION_SENTENCE = (
 
 #: Tables of figures: compact, numbers right-aligned.
 TABLE_STYLE = """
-table.cl-table { border-collapse: collapse; font-size: 13px; margin: 4px 0 8px; }
+table.cl-table { border-collapse: collapse; font-size: 13px; margin: 4px 0 8px; display: block; max-width: 100%;
+  overflow-x: auto; }
 table.cl-table th, table.cl-table td { padding: 3px 10px; border-bottom: 1px solid rgba(128,128,128,.25); }
 table.cl-table th { text-align: right; font-weight: 600; }
 table.cl-table td { text-align: right; font-variant-numeric: tabular-nums; }
@@ -112,11 +113,11 @@ class Decide(pn.viewable.Viewer):
         self.api_fig.scatter("x", "y", source=self.be_src, size=11, marker="diamond", color="#222",
                              legend_label="break-even")
         self.api_fig.add_layout(LabelSet(x="x", y="y", text="label", source=self.be_src, x_offset=8,
-                                         y_offset="dy", text_font_size="11px"))
+                                         y_offset="dy", text_font_size="12px"))
         self.now_span = Span(location=1e6, dimension="height", line_dash="dashed", line_color="#6b7a8f")
         self.api_fig.add_layout(self.now_span)
         self.now_label = Label(x=1e6, y=0, y_units="screen", x_offset=4, y_offset=4, text="your volume",
-                               text_font_size="11px", text_color="#6b7a8f")
+                               text_font_size="12px", text_color="#6b7a8f")
         self.api_fig.add_layout(self.now_label)
         self.api_table = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["cl-api-table"],
                                       stylesheets=[TABLE_STYLE])
@@ -129,7 +130,7 @@ class Decide(pn.viewable.Viewer):
         self.attr_fig.hbar(y="y", right="value", left=0, height=0.8, color="color", source=self.attr_src)
         self.attr_fig.yaxis.group_label_orientation = "horizontal"
         self.attr_fig.add_layout(LabelSet(x="value", y="y", text="label", source=self.attr_src, x_offset=4,
-                                          y_offset=-6, text_font_size="11px"))
+                                          y_offset=-6, text_font_size="12px"))
         self.attr_fig.add_tools(HoverTool(tooltips=[("", "@what"), ("share", "@value{0.000}")]))
         self.attr_text = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[TABLE_STYLE])
         titles = {LEVER_TITLES[lv]: lv for lv in LEVERS}
@@ -190,6 +191,9 @@ class Decide(pn.viewable.Viewer):
         self.tornado_section = section("Which assumption matters most", self.tornado_text, self.tornado_fig)
         self.compare_section = section("Scenario A against scenario B", self.b_input, self.b_notice,
                                        self.cmp_table, self.cmp_fig)
+        for fig in (self.api_fig, self.attr_fig, self.tornado_fig, self.cmp_fig):
+            for axis in (*fig.xaxis, *fig.yaxis):
+                axis.major_label_text_font_size = "12px"  # no text under 12 px
         self.layout = pn.Column(self.message, self.compare_section, self.api_section, self.attr_section,
                                 self.tornado_section, sizing_mode="stretch_width", css_classes=["cl-decide"])
 

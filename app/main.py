@@ -500,8 +500,9 @@ class Calculator(pn.viewable.Viewer):
 
         self.decide = Decide(self.scenario)
         self.decide.param.watch(lambda e: self.sync_url(), "b")
-        self.tabs = pn.Tabs(("Serving cost", serving), ("Hardware: training", hardware),
-                            ("How this is computed", formulas), ("Decide", self.decide), dynamic=True,
+        # Short titles: all four fit one line at 360 px.
+        self.tabs = pn.Tabs(("Serving cost", serving), ("Training", hardware),
+                            ("Formulas", formulas), ("Decide", self.decide), dynamic=True,
                             sizing_mode="stretch_width", css_classes=["cl-tabs"],
                             stylesheets=[TABS_CSS])
         self.tabs.param.watch(lambda e: setattr(self, "tab", TABS[e.new]), "active")

@@ -251,7 +251,8 @@ def _js() -> str:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [360, 1280])
-@pytest.mark.parametrize("query", ["", "?preset=chatbot&tab=hardware", "?tab=formulas"])
+@pytest.mark.parametrize("query", ["", "?preset=chatbot&tab=hardware", "?tab=formulas", "?tab=decide",
+                                   "?preset=chatbot&route_policy=cascade&theme=dark"])
 def test_layout_invariants(make_page, server, width, scheme, query):
     """At phone and desktop width, light and dark, on every tab: no sideways page scroll,
     the chart in the first screen, no text under 12 px, one background colour top to bottom."""

@@ -14,6 +14,7 @@ from bokeh.models import (
     FactorRange,
     Grid,
     HoverTool,
+    Label,
     LabelSet,
     NumeralTickFormatter,
 )
@@ -236,6 +237,7 @@ for (const ax of axes) {
 }
 for (const g of grids) { if (g.grid_line_color != null) { g.grid_line_color = grid; } }
 for (const l of labels) { l.text_color = text; }
+for (const g of legends) { g.label_text_color = text; g.background_fill_alpha = 0; g.border_line_color = grid; }
 if (plot.title != null) { plot.title.text_color = text; }
 if (narrow) {
   const small = plot.inner_width < 520;
@@ -253,9 +255,10 @@ def adapt(fig, narrow: bool = False) -> None:
     """Attach :data:`ADAPT_JS` to ``fig`` (theme colours; narrow layout if ``narrow``)."""
     axes = [a for a in (*fig.below, *fig.left) if a.visible]
     grids = [r for r in fig.center if isinstance(r, Grid)]
-    labels = [r for r in fig.center if isinstance(r, LabelSet)]
+    labels = [r for r in fig.center if isinstance(r, LabelSet | Label)]
+    legends = list(fig.legend)
     fig.js_on_change("inner_width", CustomJS(
-        args=dict(axes=axes, grids=grids, labels=labels, narrow=narrow), code=ADAPT_JS))
+        args=dict(axes=axes, grids=grids, labels=labels, legends=legends, narrow=narrow), code=ADAPT_JS))
 
 
 #: Tick and slider text as :func:`levers.explain.count` writes numbers (70B, 2T, $2.0M):

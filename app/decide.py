@@ -27,7 +27,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from app.charts import COLORS, SHORT
+from app.charts import COLORS, SHORT, adapt
 from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
 from levers.errors import InputError
@@ -158,7 +158,7 @@ class Decide(pn.viewable.Viewer):
         self.tornado_fig.xaxis.formatter = NumeralTickFormatter(format="$0,0.000")
         self.tornado_fig.add_tools(HoverTool(tooltips=[("moved", "@range"), ("low end", "@low"),
                                                        ("high end", "@high")]))
-        self.base_span = Span(location=0, dimension="height", line_color="#222", line_width=2)
+        self.base_span = Span(location=0, dimension="height", line_color="#8a929a", line_width=2)
         self.tornado_fig.add_layout(self.base_span)
         self.tornado_text = pn.pane.HTML("", sizing_mode="stretch_width")
 
@@ -194,6 +194,10 @@ class Decide(pn.viewable.Viewer):
         for fig in (self.api_fig, self.attr_fig, self.tornado_fig, self.cmp_fig):
             for axis in (*fig.xaxis, *fig.yaxis):
                 axis.major_label_text_font_size = "12px"  # no text under 12 px
+            # the page's background shows through; text and grid follow the theme
+            fig.background_fill_color = fig.border_fill_color = None
+            fig.outline_line_color = None
+            adapt(fig)
         self.layout = pn.Column(self.message, self.compare_section, self.api_section, self.attr_section,
                                 self.tornado_section, sizing_mode="stretch_width", css_classes=["cl-decide"])
 

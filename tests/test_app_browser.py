@@ -15,6 +15,7 @@ from browser_util import edge_colours, layout, wait_for_idle, waterfall
 from conftest import Page
 
 import levers
+import levers.params
 from levers import explain
 
 pytestmark = pytest.mark.browser
@@ -272,3 +273,27 @@ def test_layout_invariants(make_page, server, width, scheme, query):
     top, bottom = edge_colours(path)
     assert top == bottom, (top, bottom)
     assert p.errors() == []
+
+
+def test_a_typed_out_of_range_value_is_explained_next_to_the_field(page, server):
+    page.open(server + "/main")
+    box = page.page.locator(".ctl-requests_per_day input").first
+    box.fill("0")
+    box.press("Enter")
+    err = page.page.locator(".err-requests_per_day .cl-fielderr")
+    err.wait_for(state="visible", timeout=10_000)
+    allowed = levers.params.allowed(levers.Scenario.param.requests_per_day)
+    assert "0 is not allowed" in err.inner_text() and allowed in err.inner_text()
+    assert waterfall(page.page)["cost_per_day"] == pytest.approx(costs(levers.Scenario()))
+    assert "requests_per_day" not in page.page.url
+    box.fill("2000000")
+    box.press("Enter")
+    err.wait_for(state="hidden", timeout=10_000)
+    assert page.errors() == []
+
+
+def test_the_lever_switch_toggles_from_its_text(page, server):
+    page.open(server + "/main")
+    page.page.get_by_text("✓ Lever on").first.click()
+    page.page.wait_for_function("() => window.location.search.includes('off=')", timeout=10_000)
+    assert page.page.get_by_text("Lever off: click to turn on").first.is_visible()

@@ -26,6 +26,7 @@ from bokeh.models import (
     Span,
 )
 from bokeh.plotting import figure
+from bokeh.transform import dodge
 
 from app.charts import COLORS, SHORT
 from app.render import esc, linkify
@@ -61,8 +62,11 @@ def _empty_source(*cols, name: str | None = None) -> ColumnDataSource:
     return ColumnDataSource(data={c: [] for c in cols}, name=name)
 
 
-def _num(x, digits=4) -> str:
-    return "-" if x is None else f"{x:,.{digits}g}"
+def _num(x, digits=4, sign="") -> str:
+    """Four significant digits, or whole numbers with separators from 1,000 up."""
+    if x is None:
+        return "-"
+    return f"{x:{sign},.0f}" if abs(x) >= 1000 else f"{x:{sign},.{digits}g}"
 
 
 class Decide(pn.viewable.Viewer):
@@ -149,10 +153,13 @@ class Decide(pn.viewable.Viewer):
         self.tornado_fig = figure(height=360, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
                                   x_axis_label="$/1M output tokens after all levers", toolbar_location=None,
                                   name="tornado_chart")
-        self.tornado_fig.hbar(y="y", left="base", right="low_metric", height=0.7, color=COLORS["saving"],
-                              source=self.tornado_src, legend_label="input at the low end of its range")
-        self.tornado_fig.hbar(y="y", left="base", right="high_metric", height=0.7, color=COLORS["rise"],
-                              source=self.tornado_src, legend_label="input at the high end")
+        # Each end its own half-row, so neither hides the other when both move the same way.
+        self.tornado_fig.hbar(y=dodge("y", 0.17, range=self.tornado_fig.y_range), left="base", right="low_metric",
+                              height=0.34, color=COLORS["saving"], source=self.tornado_src,
+                              legend_label="input at the low end of its range")
+        self.tornado_fig.hbar(y=dodge("y", -0.17, range=self.tornado_fig.y_range), left="base",
+                              right="high_metric", height=0.34, color=COLORS["rise"], source=self.tornado_src,
+                              legend_label="input at the high end")
         self.tornado_fig.legend.location = "bottom_right"
         self.tornado_fig.xaxis.formatter = NumeralTickFormatter(format="$0,0.000")
         self.tornado_fig.add_tools(HoverTool(tooltips=[("moved", "@range"), ("low end", "@low"),
@@ -170,9 +177,13 @@ class Decide(pn.viewable.Viewer):
         self.b_notice = pn.pane.HTML("", sizing_mode="stretch_width")
         self.cmp_src = _empty_source("x", "cost", "label", name="decide_compare")
         self.cmp_fig = figure(height=300, sizing_mode="stretch_width", x_range=FactorRange(factors=[]),
-                              y_axis_label="cost after the step [$/day]", toolbar_location=None,
-                              name="compare_chart")
-        self.cmp_fig.vbar(x="x", top="cost", width=0.85, source=self.cmp_src, color="color")
+                              y_axis_label="cost after the step [$/day], log scale", y_axis_type="log",
+                              toolbar_location=None, name="compare_chart")
+        self.cmp_fig.y_range.range_padding = 0.2  # room for the labels above the tallest bar
+        # Bars rise from $1/day: on a log axis the later, smaller steps stay readable.
+        self.cmp_fig.vbar(x="x", top="cost", bottom=1, width=0.85, source=self.cmp_src, color="color")
+        self.cmp_fig.add_layout(LabelSet(x="x", y="cost", text="label", source=self.cmp_src, y_offset=2,
+                                         text_align="center", text_font_size="10px"))
         self.cmp_src.data["color"] = []
         self.cmp_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0")
         self.cmp_fig.xaxis.major_label_orientation = 0.9
@@ -391,7 +402,7 @@ def compare_table_html(c: dict) -> str:
     for key, (label, unit) in c["labels"].items():
         ratio = c["ratio"][key]
         rows.append(f"<tr><td>{esc(label)} [{esc(unit)}]</td><td>{_num(c['a'][key])}</td>"
-                    f"<td>{_num(c['b'][key])}</td><td>{c['difference'][key]:+,.4g}</td>"
+                    f"<td>{_num(c['b'][key])}</td><td>{_num(c['difference'][key], sign='+')}</td>"
                     f"<td>{'-' if ratio is None else f'{ratio:.3g}×'}</td></tr>")
     return (f"<p>B is A with: <b>{changes}</b></p><table class=\"cl-table\"><tr><th>figure</th><th>A</th>"
             f"<th>B</th><th>B − A</th><th>B ÷ A</th></tr>{''.join(rows)}</table>")

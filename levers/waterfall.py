@@ -249,10 +249,11 @@ def waterfall(s: Scenario, *, outcomes: dict | None = None) -> Waterfall:
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {} if outcomes is None else outcomes
+    shapes: dict = {}  # replica shapes shared by the steps
 
     def outcome(c: Config) -> Outcome:
         if c not in cache:
-            cache[c] = evaluate(c, s)
+            cache[c] = evaluate(c, s, shapes)
         return cache[c]
 
     prev = outcome(cfg)

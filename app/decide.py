@@ -91,7 +91,10 @@ class Decide(pn.viewable.Viewer):
         self.attr_result: dict | None = None
         self.tornado_result: dict | None = None
         self.compare_result: dict | None = None
-        self._build()
+        # The charts and widgets are made when the tab is first shown (or embedded), so a
+        # session that never opens the tab does not pay for them.
+        self._built = False
+        self.layout = pn.Column(sizing_mode="stretch_width", css_classes=["cl-decide"])
         scenario.param.watch(self._on_scenario, Scenario.keys())
         self.param.watch(self._on_b, "b")
         self.param.watch(self._on_active, "active")
@@ -126,13 +129,13 @@ class Decide(pn.viewable.Viewer):
                                       stylesheets=[TABLE_STYLE])
 
         # Attribution
-        self.attr_src = _empty_source("y", "value", "label", "color", "what", name="decide_attribution")
+        self.attr_src = _empty_source("y", "value", "label_x", "label", "color", "what", name="decide_attribution")
         self.attr_fig = figure(height=300, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
                                x_axis_label="share of ln(baseline ÷ final)", toolbar_location=None,
                                name="attribution_chart")
         self.attr_fig.hbar(y="y", right="value", left=0, height=0.8, color="color", source=self.attr_src)
         self.attr_fig.yaxis.group_label_orientation = "horizontal"
-        self.attr_fig.add_layout(LabelSet(x="value", y="y", text="label", source=self.attr_src, x_offset=4,
+        self.attr_fig.add_layout(LabelSet(x="label_x", y="y", text="label", source=self.attr_src, x_offset=4,
                                           y_offset=-6, text_font_size="11px"))
         self.attr_fig.add_tools(HoverTool(tooltips=[("", "@what"), ("share", "@value{0.000}")]))
         self.attr_text = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[TABLE_STYLE])
@@ -201,8 +204,10 @@ class Decide(pn.viewable.Viewer):
         self.tornado_section = section("Which assumption matters most", self.tornado_text, self.tornado_fig)
         self.compare_section = section("Scenario A against scenario B", self.b_input, self.b_notice,
                                        self.cmp_table, self.cmp_fig)
-        self.layout = pn.Column(self.message, self.compare_section, self.api_section, self.attr_section,
-                                self.tornado_section, sizing_mode="stretch_width", css_classes=["cl-decide"])
+        self.layout.objects = [self.message, self.compare_section, self.api_section, self.attr_section,
+                               self.tornado_section]
+        self._built = True
+        self._sync_b_input()
 
     def __panel__(self):
         return self.layout
@@ -219,7 +224,7 @@ class Decide(pn.viewable.Viewer):
 
     def _on_scenario(self, *events) -> None:
         for e in events:
-            if e.name == "order":
+            if e.name == "order" and self._built:
                 for w, lv in zip(self.order_w, e.new, strict=True):
                     w.value = lv
         self._stale = True
@@ -235,10 +240,14 @@ class Decide(pn.viewable.Viewer):
         if self.active or self.embed:
             self.refresh()
 
-    def _on_b(self, event) -> None:
+    def _sync_b_input(self) -> None:
         text = ", ".join(f"{k}={v}" for k, v in self.b.items())
         if self.b_input.value != text and not self._typing:
             self.b_input.value = text
+
+    def _on_b(self, event) -> None:
+        if self._built:
+            self._sync_b_input()
         self._stale = True
         if self.active or self.embed:
             self.refresh()
@@ -263,6 +272,8 @@ class Decide(pn.viewable.Viewer):
     # ------------------------------------------------------------ compute
     def refresh(self) -> None:
         """Run the engine for all four views and redraw them; a view the engine refuses says why."""
+        if not self._built:
+            self._build()
         self._stale = False
         s = self.scenario
         problems = []
@@ -322,7 +333,9 @@ class Decide(pn.viewable.Viewer):
                 colors.append(color)
                 what.append(f"{LEVER_TITLES[lv]}, {kind}")
         self.attr_fig.y_range.factors = ys
-        self.attr_src.data = {"y": ys, "value": vals, "label": labels, "color": colors, "what": what}
+        # A lever that costs more has its bar left of zero; its label goes right of zero.
+        self.attr_src.data = {"y": ys, "value": vals, "label_x": [v if v > 0 else 0.0 for v in vals],
+                              "label": labels, "color": colors, "what": what}
         self.attr_text.object = (
             f"<p>{esc(ATTRIBUTION_SENTENCE)}</p><p class=\"cl-small\">Grey: each lever's bar in the "
             f"waterfall, in its order; green: its Shapley share. Both sum to ln(baseline ÷ final) = "

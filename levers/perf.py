@@ -364,17 +364,21 @@ class Shape:
             t = self.tpot(b)
             return t <= tpot_s and (b * pre if static else pre) + t <= ttft_s
 
-        if hi < 1 or not ok(1):
+        if hi < 1:
+            return 0
+        guess = self._linear_batch(tpot_s, ttft_s)
+        if guess is not None:  # dense model: solved in closed form, checked here
+            g = max(1, min(guess, hi))
+            if ok(g):
+                if g == hi or not ok(g + 1):
+                    return g
+            elif g == 1:
+                return 0
+        if not ok(1):
             return 0
         if ok(hi):
             return hi
-        lo = 1
-        guess = self._linear_batch(tpot_s, ttft_s)
-        if guess is not None:  # dense model: solved in closed form, checked here
-            g = max(1, min(guess, hi - 1))
-            if ok(g) and not ok(g + 1):
-                return g
-            lo, hi = (g, hi) if ok(g) else (lo, g)  # ok(lo) holds, ok(hi) does not
+        lo = 1  # ok(lo) holds, ok(hi) does not
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if ok(mid):

@@ -219,3 +219,17 @@ def test_peak_rate_sets_the_arrivals():
     s = levers.load_preset("chatbot")
     f = levers.waterfall(s).steps[0].outcome.fleet("big")
     assert f.arrivals_per_s == pytest.approx(s.requests_per_day / SECONDS_PER_DAY * s.peak_to_average)
+
+
+@pytest.mark.parametrize(("hw_id", "tp"), [("h100", 2), ("h100", 8), ("h100", 16), ("h100", 64),
+                                           ("b200", 32), ("mi300x", 16)])
+def test_replica_communication_is_t_comm(hw_id, tp):
+    # A shape's decode all-reduces must be t_comm's (scale-out beyond the
+    # scale-up domain included), not a second copy of its formula.
+    from levers import models, perf, specs
+
+    m, hw = models.get("llama-3.1-405b"), specs.get(hw_id)
+    eng = perf.Engine("continuous", 0.4, 0.45, 0.9, 256, 2.0)
+    sh = perf.Shape(m, hw, tp, "fp8", "fp8", perf.Workload(2000, 0, 200), eng)
+    for batch in (1, 37, 256):
+        assert sh.parts(batch)[2] == pytest.approx(perf.t_comm(m, hw, tp, batch), rel=1e-12)

@@ -44,6 +44,8 @@ def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
             jobs += j
             mean += j * p.batch_run_s
             sq += j * p.batch_run_s * p.batch_run_s
+        if jobs <= 0.0:  # arrivals too rare to register (a share of 1e-300)
+            return 0.0, perfs[0].batch_run_s, 0.0
         mean /= jobs
         return jobs, mean, max(sq / jobs / (mean * mean) - 1.0, 0.0)
     lam = u = 0.0
@@ -53,7 +55,7 @@ def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
     u /= n
     if u >= 1.0:
         return lam, math.inf, 0.0
-    if len(perfs) == 1:
+    if len(perfs) == 1 or lam <= 0.0:
         return lam, perfs[0].prefill_s / (1.0 - u), 0.0
     mean = sum(r * p.prefill_s for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u)
     sq = sum(r * p.prefill_s ** 2 for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u) ** 2

@@ -300,12 +300,18 @@ class Shape:
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
         # t_comm(tokens) = comm0 + comm1 x tokens (see t_comm)
-        self.comm0 = t_comm(model, hw, tp, 0.0, latency)
-        self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0
+        if tp > 1:  # t_comm written out: 2 x layers x (latency + tokens x per-token time)
+            two_l = 2 * model.layers
+            self.comm0 = two_l * latency
+            self.comm1 = two_l * (model.hidden_size * 2.0 * 2 * (tp - 1) / tp
+                                  / (hw.scale_up_GBps * 1e9 / 2))
+            pre_comm0 = two_l * ALLREDUCE_LATENCY_S
+        else:
+            self.comm0 = self.comm1 = pre_comm0 = 0.0
         # Prefill chunks share forward passes with other requests' chunks and
         # decode steps, so a request is not charged a whole pass's fitted
         # collective latency; that latency applies to decode steps.
-        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, 0.0) + self.comm1 * new
+        self.t_pre = pre_flops / self.eff_peak + pre_comm0 + self.comm1 * new
         self._slo: dict = {}
 
     @property

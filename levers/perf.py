@@ -578,8 +578,11 @@ def throughput(
     waterfall sizes a replica (:meth:`Shape.slo_batch`). The figures are a
     :class:`Shape` replica's, the same code the waterfall prices. Returns a
     JSON-ready dict with ``output_tokens_per_s``,
-    ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms``, ``batch`` and
-    ``slo_met`` (None without ``slo``).
+    ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms``, ``batch``,
+    ``slo_met`` (None without ``slo``), the ``mfu`` and achieved ``mbu`` the
+    replica ran at, its ``efficiency_family`` (empty with fixed shares) and
+    ``output_tokens_per_s_band``, the throughput divided and multiplied by the
+    family's uncertainty factor (:mod:`levers.efficiency`).
 
     Raises
     ------

@@ -83,6 +83,16 @@ def test_minus_zero_is_zero(value):
     assert f"{x:.0%}" == "0%"
 
 
+@pytest.mark.parametrize("value", ["5e-324", "1e-320", 2.2e-309, "-1e-310"])
+def test_subnormal_numbers_are_refused(value):
+    # route_share=5e-324 reached the fleet sizing, where the arrival rate underflowed to 0
+    # and the queueing model divided by it.
+    with pytest.raises(InputError) as exc:
+        parse_value(Scenario.param.route_share, "route_share", value)
+    assert "too close to 0" in exc.value.message
+    assert parse_value(Scenario.param.route_share, "route_share", "1e-300") == 1e-300
+
+
 @pytest.mark.parametrize("value", [None, [1], {}, (2,), object(), 1j, b"12", True, "true", {1}])
 def test_odd_python_values_for_a_number_are_refused(value):
     with pytest.raises(InputError):

@@ -179,7 +179,7 @@ def targets_of(s) -> Targets:
 
 
 def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, lam: float,
-               share: float, tg: Targets) -> Fleet:
+               share: float, tg: Targets, memo: dict | None = None) -> Fleet:
     """The fleet of one model with the fewest GPUs.
 
     Every tensor-parallel size from the smallest that holds the weights up to
@@ -187,7 +187,9 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
     size ``tp`` is skipped once ``tp x min_replicas`` already reaches the best
     fleet found, since it cannot beat it. When no shape holds the SLO, the
     fleet is sized to the nearest targets some shape reaches (both scaled by
-    the same factor) and says why.
+    the same factor) and says why. ``memo`` shares built shapes between the
+    steps of one waterfall (a shape depends on the model, accelerator, size,
+    formats, workload and engine only).
 
     Raises
     ------
@@ -199,7 +201,13 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
 
     def shape(tp: int) -> Shape:
         if tp not in built:
-            built[tp] = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng)
+            key = (model.id, model.params_total_B, hw.id, tp, cfg.weights, cfg.kv_cache, work, eng)
+            sh = memo.get(key) if memo is not None else None
+            if sh is None:
+                sh = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng)
+                if memo is not None:
+                    memo[key] = sh
+            built[tp] = sh
         return built[tp]
 
     def search(t: Targets):
@@ -270,7 +278,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                  meets_slo=not reason, reason=reason)
 
 
-def evaluate(cfg: Config, s) -> Outcome:
+def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
     """Size and price the fleet for configuration ``cfg`` of scenario ``s``.
 
     Derivation
@@ -282,6 +290,9 @@ def evaluate(cfg: Config, s) -> Outcome:
     queueing included (:func:`queue`); at least ``min_replicas`` replicas
     either way. Apart, the fleets add up. Consolidated, both models share one
     pool when it fits in memory and needs fewer GPUs (:func:`pooled_fleets`).
+
+    ``memo`` (a dict kept for one waterfall) lets steps reuse each other's
+    replica shapes.
 
     Routing shares: with a *split*, the small model gets ``route_share`` of
     requests and the big one the rest. With a *cascade*, the small model sees
@@ -305,7 +316,7 @@ def evaluate(cfg: Config, s) -> Outcome:
         model = models.get(getattr(s, f"{role}_model"), getattr(s, f"{role}_params_B"),
                            field=f"{role}_model")
         model_of[role] = model
-        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg))
+        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg, memo))
     fleets = tuple(fleets)
     separate = sum(f.gpus for f in fleets)
     gpus, pooled, note = separate, False, ""

@@ -50,7 +50,6 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"  # screenshots land here when the folde
 BUILD_TIMEOUT = 600
 #: Presets whose numbers differ from the engine's defaults (chatbot's do not).
 PRESETS = ["lesson", "code-completion"]
-#: Loads of a preset link allowed to show its first view within a second of load.
 #: The bounded wait, shortened for the tests (runtime-status.js reads it).
 STALL_MS = 1500
 

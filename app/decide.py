@@ -29,6 +29,7 @@ from bokeh.plotting import figure
 from bokeh.transform import dodge
 
 from app.charts import COLORS, SHORT
+from app.layout import flex
 from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
 from levers.errors import InputError
@@ -148,7 +149,7 @@ class Decide(pn.viewable.Viewer):
         self.order_row = pn.Column(
             pn.pane.HTML("<b>Pull the levers in this order</b> (the waterfall on the first tab follows):",
                          margin=(0, 5)),
-            pn.FlexBox(*self.order_w, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+            flex(*self.order_w, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
         # Tornado
         self.tornado_src = _empty_source("y", "base", "low_metric", "high_metric", "low", "high", "range",

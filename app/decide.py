@@ -26,8 +26,10 @@ from bokeh.models import (
     Span,
 )
 from bokeh.plotting import figure
+from bokeh.transform import dodge
 
 from app.charts import COLORS, SHORT, adapt
+from app.layout import flex
 from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
 from levers.errors import InputError
@@ -62,8 +64,11 @@ def _empty_source(*cols, name: str | None = None) -> ColumnDataSource:
     return ColumnDataSource(data={c: [] for c in cols}, name=name)
 
 
-def _num(x, digits=4) -> str:
-    return "-" if x is None else f"{x:,.{digits}g}"
+def _num(x, digits=4, sign="") -> str:
+    """Four significant digits, or whole numbers with separators from 1,000 up."""
+    if x is None:
+        return "-"
+    return f"{x:{sign},.0f}" if abs(x) >= 1000 else f"{x:{sign},.{digits}g}"
 
 
 class Decide(pn.viewable.Viewer):
@@ -88,7 +93,10 @@ class Decide(pn.viewable.Viewer):
         self.attr_result: dict | None = None
         self.tornado_result: dict | None = None
         self.compare_result: dict | None = None
-        self._build()
+        # The charts and widgets are made when the tab is first shown (or embedded), so a
+        # session that never opens the tab does not pay for them.
+        self._built = False
+        self.layout = pn.Column(sizing_mode="stretch_width", css_classes=["cl-decide"])
         scenario.param.watch(self._on_scenario, Scenario.keys())
         self.param.watch(self._on_b, "b")
         self.param.watch(self._on_active, "active")
@@ -123,13 +131,13 @@ class Decide(pn.viewable.Viewer):
                                       stylesheets=[TABLE_STYLE])
 
         # Attribution
-        self.attr_src = _empty_source("y", "value", "label", "color", "what", name="decide_attribution")
+        self.attr_src = _empty_source("y", "value", "label_x", "label", "color", "what", name="decide_attribution")
         self.attr_fig = figure(height=300, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
                                x_axis_label="share of ln(baseline ÷ final)", toolbar_location=None,
                                name="attribution_chart")
         self.attr_fig.hbar(y="y", right="value", left=0, height=0.8, color="color", source=self.attr_src)
         self.attr_fig.yaxis.group_label_orientation = "horizontal"
-        self.attr_fig.add_layout(LabelSet(x="value", y="y", text="label", source=self.attr_src, x_offset=4,
+        self.attr_fig.add_layout(LabelSet(x="label_x", y="y", text="label", source=self.attr_src, x_offset=4,
                                           y_offset=-6, text_font_size="12px"))
         self.attr_fig.add_tools(HoverTool(tooltips=[("", "@what"), ("share", "@value{0.000}")]))
         self.attr_text = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[TABLE_STYLE])
@@ -142,7 +150,7 @@ class Decide(pn.viewable.Viewer):
         self.order_row = pn.Column(
             pn.pane.HTML("<b>Pull the levers in this order</b> (the waterfall on the first tab follows):",
                          margin=(0, 5)),
-            pn.FlexBox(*self.order_w, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+            flex(*self.order_w, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
         # Tornado
         self.tornado_src = _empty_source("y", "base", "low_metric", "high_metric", "low", "high", "range",
@@ -150,10 +158,13 @@ class Decide(pn.viewable.Viewer):
         self.tornado_fig = figure(height=360, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
                                   x_axis_label="$/1M output tokens after all levers", toolbar_location=None,
                                   name="tornado_chart")
-        self.tornado_fig.hbar(y="y", left="base", right="low_metric", height=0.7, color=COLORS["saving"],
-                              source=self.tornado_src, legend_label="input at the low end of its range")
-        self.tornado_fig.hbar(y="y", left="base", right="high_metric", height=0.7, color=COLORS["rise"],
-                              source=self.tornado_src, legend_label="input at the high end")
+        # Each end its own half-row, so neither hides the other when both move the same way.
+        self.tornado_fig.hbar(y=dodge("y", 0.17, range=self.tornado_fig.y_range), left="base", right="low_metric",
+                              height=0.34, color=COLORS["saving"], source=self.tornado_src,
+                              legend_label="input at the low end of its range")
+        self.tornado_fig.hbar(y=dodge("y", -0.17, range=self.tornado_fig.y_range), left="base",
+                              right="high_metric", height=0.34, color=COLORS["rise"], source=self.tornado_src,
+                              legend_label="input at the high end")
         self.tornado_fig.legend.location = "bottom_right"
         self.tornado_fig.xaxis.formatter = NumeralTickFormatter(format="$0,0.000")
         self.tornado_fig.add_tools(HoverTool(tooltips=[("moved", "@range"), ("low end", "@low"),
@@ -171,9 +182,13 @@ class Decide(pn.viewable.Viewer):
         self.b_notice = pn.pane.HTML("", sizing_mode="stretch_width")
         self.cmp_src = _empty_source("x", "cost", "label", name="decide_compare")
         self.cmp_fig = figure(height=300, sizing_mode="stretch_width", x_range=FactorRange(factors=[]),
-                              y_axis_label="cost after the step [$/day]", toolbar_location=None,
-                              name="compare_chart")
-        self.cmp_fig.vbar(x="x", top="cost", width=0.85, source=self.cmp_src, color="color")
+                              y_axis_label="cost after the step [$/day], log scale", y_axis_type="log",
+                              toolbar_location=None, name="compare_chart")
+        self.cmp_fig.y_range.range_padding = 0.2  # room for the labels above the tallest bar
+        # Bars rise from $1/day: on a log axis the later, smaller steps stay readable.
+        self.cmp_fig.vbar(x="x", top="cost", bottom=1, width=0.85, source=self.cmp_src, color="color")
+        self.cmp_fig.add_layout(LabelSet(x="x", y="cost", text="label", source=self.cmp_src, y_offset=2,
+                                         text_align="center", text_font_size="10px"))
         self.cmp_src.data["color"] = []
         self.cmp_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0")
         self.cmp_fig.xaxis.major_label_orientation = 0.9
@@ -198,8 +213,10 @@ class Decide(pn.viewable.Viewer):
             fig.background_fill_color = fig.border_fill_color = None
             fig.outline_line_color = None
             adapt(fig)
-        self.layout = pn.Column(self.message, self.compare_section, self.api_section, self.attr_section,
-                                self.tornado_section, sizing_mode="stretch_width", css_classes=["cl-decide"])
+        self.layout.objects = [self.message, self.compare_section, self.api_section, self.attr_section,
+                               self.tornado_section]
+        self._built = True
+        self._sync_b_input()
 
     def __panel__(self):
         return self.layout
@@ -216,7 +233,7 @@ class Decide(pn.viewable.Viewer):
 
     def _on_scenario(self, *events) -> None:
         for e in events:
-            if e.name == "order":
+            if e.name == "order" and self._built:
                 for w, lv in zip(self.order_w, e.new, strict=True):
                     w.value = lv
         self._stale = True
@@ -232,10 +249,14 @@ class Decide(pn.viewable.Viewer):
         if self.active or self.embed:
             self.refresh()
 
-    def _on_b(self, event) -> None:
+    def _sync_b_input(self) -> None:
         text = ", ".join(f"{k}={v}" for k, v in self.b.items())
         if self.b_input.value != text and not self._typing:
             self.b_input.value = text
+
+    def _on_b(self, event) -> None:
+        if self._built:
+            self._sync_b_input()
         self._stale = True
         if self.active or self.embed:
             self.refresh()
@@ -260,6 +281,8 @@ class Decide(pn.viewable.Viewer):
     # ------------------------------------------------------------ compute
     def refresh(self) -> None:
         """Run the engine for all four views and redraw them; a view the engine refuses says why."""
+        if not self._built:
+            self._build()
         self._stale = False
         s = self.scenario
         problems = []
@@ -319,7 +342,9 @@ class Decide(pn.viewable.Viewer):
                 colors.append(color)
                 what.append(f"{LEVER_TITLES[lv]}, {kind}")
         self.attr_fig.y_range.factors = ys
-        self.attr_src.data = {"y": ys, "value": vals, "label": labels, "color": colors, "what": what}
+        # A lever that costs more has its bar left of zero; its label goes right of zero.
+        self.attr_src.data = {"y": ys, "value": vals, "label_x": [v if v > 0 else 0.0 for v in vals],
+                              "label": labels, "color": colors, "what": what}
         self.attr_text.object = (
             f"<p>{esc(ATTRIBUTION_SENTENCE)}</p><p class=\"cl-small\">Grey: each lever's bar in the "
             f"waterfall, in its order; green: its Shapley share. Both sum to ln(baseline ÷ final) = "
@@ -399,7 +424,7 @@ def compare_table_html(c: dict) -> str:
     for key, (label, unit) in c["labels"].items():
         ratio = c["ratio"][key]
         rows.append(f"<tr><td>{esc(label)} [{esc(unit)}]</td><td>{_num(c['a'][key])}</td>"
-                    f"<td>{_num(c['b'][key])}</td><td>{c['difference'][key]:+,.4g}</td>"
+                    f"<td>{_num(c['b'][key])}</td><td>{_num(c['difference'][key], sign='+')}</td>"
                     f"<td>{'-' if ratio is None else f'{ratio:.3g}×'}</td></tr>")
     return (f"<p>B is A with: <b>{changes}</b></p><table class=\"cl-table\"><tr><th>figure</th><th>A</th>"
             f"<th>B</th><th>B − A</th><th>B ÷ A</th></tr>{''.join(rows)}</table>")

@@ -32,6 +32,7 @@ from app.charts import (
     waterfall_figure,
 )
 from app.decide import Decide
+from app.layout import flex
 from app.theme import TABLE_CSS, TABS_CSS, AppNative, AutoNative, body_css
 from app.urlstate import (
     VIEW_DEFAULTS,
@@ -143,21 +144,6 @@ if (current === cb_obj.value || (current === 'default' && cb_obj.value === 'ligh
 if (cb_obj.value === 'auto') { u.searchParams.delete('theme'); } else { u.searchParams.set('theme', cb_obj.value); }
 window.location.assign(u.toString());
 """
-
-
-def flex(*objs, align_items: str | None = None, justify_content: str | None = None, gap: str | None = None,
-         **kwargs) -> pn.Row:
-    """A wrapping flex row: a plain Panel ``Row`` whose children wrap onto new lines.
-
-    Used instead of ``pn.FlexBox``, which is a ``ReactiveHTML`` component: Panel
-    sanitizes the text properties of those with ``nh3``, a compiled package the
-    browser would then have to download before the calculator can start.
-    """
-    styles = {"flex-wrap": "wrap", "min-width": "0", **kwargs.pop("styles", {})}
-    for key, value in (("align-items", align_items), ("justify-content", justify_content), ("gap", gap)):
-        if value:
-            styles[key] = value
-    return pn.Row(*objs, styles=styles, **kwargs)
 
 
 def _label(key: str, p, spec: dict) -> str:

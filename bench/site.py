@@ -15,6 +15,13 @@ Prints:
   waterfall is on screen (``?preset=NAME``, static/first-view.js), from
   navigation start and from the page's load event (median of N).
   ``--first-view`` builds once and prints only this.
+* ``--live``: what the worker downloads before the calculator is interactive,
+  by package (Pyodide's core, the Pyodide packages of the start-up set with
+  their lock dependencies, the site's wheels), raw and gzip-compressed (what a
+  CDN sends), and time to interactive by phase, median of N, against the
+  local stand-in for the Pyodide CDN (``tests/live_site.py``) or
+  ``COST_LEVERS_PYODIDE_URL``. Package sizes come from the stand-in's files,
+  the same versions as the official ones (its compiled wheels are repacked).
 
 A measurement, not a test: nothing here fails on a slow machine.
 """
@@ -121,11 +128,85 @@ def print_first_view(browser, site: Path, runs: int) -> None:
         print(f"  {link or '(default)':24} {nav:6.0f} ms  {load:+6.0f} ms")
 
 
+CORE = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+
+
+def _gz(path: Path) -> int:
+    import zlib
+
+    return len(zlib.compress(path.read_bytes(), 6))
+
+
+def bytes_to_interactive(site: Path, manifest: dict, mirror: Path) -> list[tuple[str, str, int, int]]:
+    """(name, where, bytes, gzip bytes) for each file the worker fetches before the app is live."""
+    import json
+
+    lock = json.loads((mirror / "pyodide-lock.json").read_text())["packages"]
+    env = manifest["environment"]
+    startup = set(env.get("startup") or [*env["wheels"], *env["from_pyodide"]])
+    rows = [(f, "Pyodide core", (mirror / f).stat().st_size, _gz(mirror / f)) for f in CORE]
+    todo = ["micropip", *(n for n in env["from_pyodide"] if n in startup)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in lock:
+            continue
+        seen.add(name)
+        todo += lock[name].get("depends", [])
+        f = mirror / lock[name]["file_name"]
+        rows.append((name, "Pyodide package", f.stat().st_size, _gz(f)))
+    for name, rel in env["wheels"].items():
+        if name in startup:
+            f = site / rel
+            rows.append((name, "site wheel", f.stat().st_size, _gz(f)))
+    return sorted(rows, key=lambda r: -r[2])
+
+
+def print_live(runs: int) -> None:
+    """Bytes to interactive by package, and time to interactive by phase (median of ``runs``)."""
+    from live_site import LiveSite
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, LiveSite(Path(tmp) / "dist") as live:
+        if live.mirror is None:
+            raise SystemExit("bytes by package need the local stand-in's files: unset COST_LEVERS_PYODIDE_URL")
+        rows = bytes_to_interactive(live.out, live.manifest, live.mirror)
+        total, total_gz = sum(r[2] for r in rows), sum(r[3] for r in rows)
+        print(f"bytes to interactive: {total:,} raw, {total_gz:,} gzip ({len(rows)} files)")
+        for name, where, n, gz in rows:
+            print(f"  {name:28} {where:16} {n:>11,} {gz:>11,}")
+        env = live.manifest["environment"]
+        deferred = sorted(n for n in (*env["wheels"], *env["from_pyodide"]) if n not in set(env.get("startup") or ()))
+        print(f"installed once live (not counted): {', '.join(deferred) or 'none'}")
+        phases: dict[str, list[float]] = {}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=tb.CHROMIUM, args=tb.CHROMIUM_ARGS)
+            try:
+                for _ in range(runs):
+                    page = browser.new_page()
+                    page.goto(f"{live.origin}/index.html")
+                    page.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
+                    for phase, t in ((e["phase"], e["t"]) for e in page.evaluate("window.__clTimeline")):
+                        phases.setdefault(phase, []).append(t)
+                    page.close()
+            finally:
+                browser.close()
+        print(f"time to interactive by phase ({live.source}), ms from navigation, median of {runs}:")
+        for phase, ts in sorted(phases.items(), key=lambda kv: statistics.median(kv[1])):
+            print(f"  {phase:48} {statistics.median(ts):8.0f}  (min {min(ts):.0f}, max {max(ts):.0f})")
+        cold = total_gz * 8 / 50e6
+        print(f"estimated cold download at 50 Mbit/s: {cold:.1f} s for {total_gz / 1e6:.1f} MB compressed")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--first-view", action="store_true", help="only the first view per preset")
+    ap.add_argument("--live", action="store_true", help="only bytes and time to interactive, live")
     args = ap.parse_args()
+    if args.live:
+        print_live(args.runs)
+        return 0
     from playwright.sync_api import sync_playwright
 
     if args.first_view:

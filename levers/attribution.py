@@ -33,7 +33,7 @@ def lever_order(s: Scenario) -> list[str]:
     return order + [lv for lv in LEVERS if lv not in order]
 
 
-def subset_costs(s: Scenario) -> tuple[list[str], dict[frozenset, float], int]:
+def subset_costs(s: Scenario, outcomes: dict | None = None) -> tuple[list[str], dict[frozenset, float], int]:
     """Final cost [$/day] with each subset of the scenario's active levers on.
 
     One waterfall with the levers in ``S`` on gives, step by step, the cost of
@@ -52,7 +52,8 @@ def subset_costs(s: Scenario) -> tuple[list[str], dict[frozenset, float], int]:
     run = Scenario.from_mapping({}, base=s)  # a private copy whose `off` is switched per run
     keep_off = list(s.off)
     costs: dict[frozenset, float] = {}
-    outcomes: dict = {}  # configurations sized once across the runs (only `off` differs)
+    if outcomes is None:
+        outcomes = {}  # configurations sized once across the runs (only `off` differs)
     runs = 0
     if n == 0:
         costs[frozenset()] = waterfall(run).final_cost_per_day
@@ -85,7 +86,8 @@ def attribution(s: Scenario) -> dict:
         waterfall's multipliers), ``order`` and ``runs`` (waterfalls
         computed).
     """
-    order, costs, runs = subset_costs(s)
+    outcomes: dict = {}  # shared with the sequential waterfall below: one sizing per configuration
+    order, costs, runs = subset_costs(s, outcomes)
     n = len(order)
     base = costs[frozenset()]
 
@@ -102,7 +104,7 @@ def attribution(s: Scenario) -> dict:
             for subset in combinations(others, k):
                 total += weight * (v((*subset, lv)) - v(subset))
         phi[lv] = total
-    w = waterfall(s)
+    w = waterfall(s, outcomes=outcomes)
     sequential = {st.lever: math.log(st.multiplier) for st in w.steps[1:]}
     for lv in LEVERS:
         sequential.setdefault(lv, 0.0)

@@ -31,8 +31,9 @@ contexts add KV bytes faster than attention FLOPs, so they keep the share up.
 The parameters live in ``levers/measurements/efficiency_fit.toml``, written by
 ``python bench/fit_efficiency.py`` from the ``fit`` split of the measurements
 in the same folder, with each family's residuals. Families without
-measurements get the median of the fitted families and are marked unfitted;
-their uncertainty band is wider. Nothing is fitted at run time.
+measurements get the median of the fitted families of the same vendor (all
+fitted families for a vendor without any) and are marked unfitted; their
+uncertainty band is wider. Nothing is fitted at run time.
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ FAMILY = {
     "tpu-v6e": "tpu",
 }
 
+#: Vendor of each family: a family without measurements borrows from the
+#: fitted families of its vendor, whose kernels and serving stacks it shares.
+VENDOR = {
+    "hopper": "NVIDIA",
+    "blackwell": "NVIDIA",
+    "ampere": "NVIDIA",
+    "ada": "NVIDIA",
+    "cdna3": "AMD",
+    "cdna4": "AMD",
+    "tpu": "Google",
+}
+
 #: Widening of the band for a family with no measurements of its own.
 UNFITTED_BAND_WIDENING = 2.0
 
@@ -80,7 +93,8 @@ class FamilyFit:
         Family name and the serving stack its measurements were taken on.
     fitted
         False when no measurement of this family exists and the values are
-        the median of the fitted families.
+        the median of the fitted families of the same vendor (of all fitted
+        families when its vendor has none).
     bw
         Share of peak HBM bandwidth a decode step reaches for its bytes.
     decode_flops
@@ -178,12 +192,13 @@ def load() -> dict[str, FamilyFit]:
     """Fitted families, plus median stand-ins for the unfitted ones (read once, on first call)."""
     text = importlib.resources.files(_PACKAGE).joinpath(_FIT_FILE).read_text(encoding="utf-8")
     fits = parse(text)
-    fitted = list(fits.values())
-    widest = max(fitted, key=lambda f: f.log_rms)
-    formats = {fmt for f in fitted for fmt in f.prefill}
+    widest = max(fits.values(), key=lambda f: f.log_rms)
     for name in sorted(set(FAMILY.values()) - set(fits)):
+        kin = [f for f in fits.values() if f.fitted and VENDOR[f.family] == VENDOR[name]]
+        fitted = kin or [f for f in fits.values() if f.fitted]
+        formats = {fmt for f in fitted for fmt in f.prefill}
         fits[name] = FamilyFit(
-            family=name, stack="unfitted (median of fitted families)", fitted=False,
+            family=name, stack="unfitted (median of " + ", ".join(f.family for f in fitted) + ")", fitted=False,
             bw=statistics.median(f.bw for f in fitted),
             decode_flops=statistics.median(f.decode_flops for f in fitted),
             prefill={fmt: statistics.median(f.prefill_share(fmt) for f in fitted) for fmt in sorted(formats)},

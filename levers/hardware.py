@@ -13,7 +13,7 @@ from . import specs
 from .explain import gpus
 from .perf import TP_CHOICES, Shape
 from .quantization import BYTES_PER_PARAM
-from .sizing import Targets, first_tp, limit, queue, replicas_needed
+from .sizing import Targets, first_tp, limit, queue, replicas_needed, throughput_replicas
 
 ID = "hardware"
 TITLE = "Hardware"
@@ -117,6 +117,9 @@ def pooled_fleets(fleets, model_of, hw, cfg, work, eng,
             batches = [sh.cap for sh in shapes]
         while True:  # as for one model: halve the batches while TTFT sets the count
             cores = [sh.core(b) for sh, b in zip(shapes, batches, strict=True)]
+            if tp * throughput_replicas(cores, rates, tg) >= min(best[0] if best else separate,
+                                                                 separate):
+                break  # cannot beat what is found (smaller batches only need more)
             steps = [c.tpot_s for c in cores]
             extra = [sum(steps) - t for t in steps]  # the other model's step
             n_thr, n = replicas_needed(cores, rates, extra, tg)

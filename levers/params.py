@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import sys
 
 import param
 from param.parameterized import Undefined
@@ -184,6 +185,9 @@ def parse_value(p: param.Parameter, name: str, value):
         raise bad
     if not math.isfinite(x):
         raise bad
+    if 0 < abs(x) < sys.float_info.min:  # subnormal: products of it underflow to 0
+        raise InputError(name, f"{bad.message}; {x:g} is too close to 0 to compute with: use 0 or a "
+                               "larger number")
     x += 0.0  # -0 is 0: never shown as "-0"
     if isinstance(p, param.Integer):
         if not x.is_integer():

@@ -299,15 +299,10 @@ class Shape:
         self.attn = model.attention_flops_per_token(self.ctx)
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
-        # t_comm(tokens) = comm0 + comm1 x tokens (see t_comm)
-        if tp > 1:  # t_comm written out: 2 x layers x (latency + tokens x per-token time)
-            two_l = 2 * model.layers
-            self.comm0 = two_l * latency
-            self.comm1 = two_l * (model.hidden_size * 2.0 * 2 * (tp - 1) / tp
-                                  / (hw.scale_up_GBps * 1e9 / 2))
-            pre_comm0 = two_l * ALLREDUCE_LATENCY_S
-        else:
-            self.comm0 = self.comm1 = pre_comm0 = 0.0
+        # t_comm(tokens) = comm0 + comm1 x tokens: linear in the tokens (see t_comm)
+        self.comm0 = t_comm(model, hw, tp, 0.0, latency)
+        self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0
+        pre_comm0 = t_comm(model, hw, tp, 0.0)
         # Prefill chunks share forward passes with other requests' chunks and
         # decode steps, so a request is not charged a whole pass's fitted
         # collective latency; that latency applies to decode steps.
@@ -364,17 +359,21 @@ class Shape:
             t = self.tpot(b)
             return t <= tpot_s and (b * pre if static else pre) + t <= ttft_s
 
-        if hi < 1 or not ok(1):
+        if hi < 1:
+            return 0
+        guess = self._linear_batch(tpot_s, ttft_s)
+        if guess is not None:  # dense model: solved in closed form, checked here
+            g = max(1, min(guess, hi))
+            if ok(g):
+                if g == hi or not ok(g + 1):
+                    return g
+            elif g == 1:
+                return 0
+        if not ok(1):
             return 0
         if ok(hi):
             return hi
-        lo = 1
-        guess = self._linear_batch(tpot_s, ttft_s)
-        if guess is not None:  # dense model: solved in closed form, checked here
-            g = max(1, min(guess, hi - 1))
-            if ok(g) and not ok(g + 1):
-                return g
-            lo, hi = (g, hi) if ok(g) else (lo, g)  # ok(lo) holds, ok(hi) does not
+        lo = 1  # ok(lo) holds, ok(hi) does not
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if ok(mid):
@@ -579,8 +578,11 @@ def throughput(
     waterfall sizes a replica (:meth:`Shape.slo_batch`). The figures are a
     :class:`Shape` replica's, the same code the waterfall prices. Returns a
     JSON-ready dict with ``output_tokens_per_s``,
-    ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms``, ``batch`` and
-    ``slo_met`` (None without ``slo``).
+    ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms``, ``batch``,
+    ``slo_met`` (None without ``slo``), the ``mfu`` and achieved ``mbu`` the
+    replica ran at, its ``efficiency_family`` (empty with fixed shares) and
+    ``output_tokens_per_s_band``, the throughput divided and multiplied by the
+    family's uncertainty factor (:mod:`levers.efficiency`).
 
     Raises
     ------

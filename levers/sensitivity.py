@@ -80,9 +80,13 @@ ILLUSTRATIVE_SWEEPS: tuple[Sweep, ...] = (
 
 
 def _current(s: Scenario, key: str) -> float:
-    """The value the scenario uses; a 0 price means the accelerator's spec price."""
+    """The value the scenario uses; a 0 price means the accelerator's spec price,
+    and a 0 ``mfu``/``mbu`` the family's fitted efficiency, of which the share
+    the final big-model replica ran at is moved."""
     if key == "usd_per_gpu_hour" and not s.usd_per_gpu_hour:
         return specs.get(s.hardware).usd_per_hour
+    if key in ("mfu", "mbu") and not getattr(s, key):
+        return getattr(waterfall(s).steps[-1].outcome.fleets[0].perf, key)
     return getattr(s, key)
 
 

@@ -44,6 +44,8 @@ def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
             jobs += j
             mean += j * p.batch_run_s
             sq += j * p.batch_run_s * p.batch_run_s
+        if jobs <= 0.0:  # arrivals too rare to register (a share of 1e-300)
+            return 0.0, perfs[0].batch_run_s, 0.0
         mean /= jobs
         return jobs, mean, max(sq / jobs / (mean * mean) - 1.0, 0.0)
     lam = u = 0.0
@@ -53,7 +55,7 @@ def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
     u /= n
     if u >= 1.0:
         return lam, math.inf, 0.0
-    if len(perfs) == 1:
+    if len(perfs) == 1 or lam <= 0.0:
         return lam, perfs[0].prefill_s / (1.0 - u), 0.0
     mean = sum(r * p.prefill_s for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u)
     sq = sum(r * p.prefill_s ** 2 for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u) ** 2
@@ -107,6 +109,13 @@ def smallest(ok, n0: int, limit: int = 1 << 40) -> int:
     return hi
 
 
+def throughput_replicas(perfs, rates, tg: Targets) -> int:
+    """``max(min_replicas, ceil(sum(lam_i / replica requests/s_i) / utilization))``:
+    a lower bound on :func:`replicas_needed`, cheap enough to prune with."""
+    work = sum(r / p.requests_per_s for p, r in zip(perfs, rates, strict=True))
+    return max(tg.min_replicas, ceil_div(work / tg.utilization))
+
+
 def replicas_needed(perfs, rates, ttft_extra, tg: Targets) -> tuple[int, int]:
     """Replicas for throughput, and replicas that also hold p90 TTFT.
 
@@ -118,8 +127,7 @@ def replicas_needed(perfs, rates, ttft_extra, tg: Targets) -> tuple[int, int]:
     ``wait_p90(n) + TTFT once admitted <= target`` for every model
     (``ttft_extra`` adds what time-slicing costs each model's first token).
     """
-    work = sum(r / p.requests_per_s for p, r in zip(perfs, rates, strict=True))
-    n_thr = max(tg.min_replicas, ceil_div(work / tg.utilization))
+    n_thr = throughput_replicas(perfs, rates, tg)
     # A queue is only stable below full load: at utilization 1 the last
     # replica may be needed to keep the wait finite.
     p90 = p90_wait(perfs, rates, n_thr)
@@ -185,6 +193,8 @@ def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[Core, int, int] | No
     best = None
     while b >= 1:
         core = sh.core(b)
+        if best is not None and throughput_replicas((core,), (lam,), tg) >= best[2]:
+            break  # a smaller batch only needs more replicas for throughput
         n_thr, n = replicas_needed((core,), (lam,), (0.0,), tg)
         if best is None or n < best[2]:
             best = (core, n_thr, n)

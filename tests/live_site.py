@@ -145,10 +145,13 @@ class LiveSite:
         ``"stand-in"`` or ``"COST_LEVERS_PYODIDE_URL"``.
     manifest
         The built site's manifest.
+    mirror
+        The stand-in's folder (None with ``COST_LEVERS_PYODIDE_URL``).
     """
 
     def __init__(self, out: Path):
         self.out = out
+        self.mirror: Path | None = None
         self._stack: list = []
 
     def __enter__(self) -> LiveSite:
@@ -175,7 +178,7 @@ class LiveSite:
             self._stack.append(mirror.__enter__())
             self.pyodide_url = f"{mirror.origin}/current/pyodide.js"
             self.manifest = build_site(self.out, self.pyodide_url)
-            assembled = assemble_mirror(sorted(self.manifest["environment"]["from_pyodide"]))
+            assembled = self.mirror = assemble_mirror(sorted(self.manifest["environment"]["from_pyodide"]))
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(assembled, target_is_directory=True)

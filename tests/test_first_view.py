@@ -333,7 +333,8 @@ def test_recorders_record(served, visit):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("preset", PRESETS)
-def test_preset_link_shows_its_own_numbers_within_a_second(served, visit, preset):
+def test_preset_link_shows_its_own_numbers_before_python_runs(served, visit, preset):
+    """Offline here, so what shows is the pre-rendered file; bench/site.py --first-view times it."""
     assert expected_costs(preset) != expected_costs(""), "pick a preset that differs from the defaults"
     v = visit(viewport={"width": 1280, "height": 900}, init_script=CLASS_LOG_JS)
     page = v.page
@@ -344,10 +345,7 @@ def test_preset_link_shows_its_own_numbers_within_a_second(served, visit, preset
     w = levers.waterfall(levers.load_preset(preset))
     headline = page.locator(".cl-headline .cl-stats").first.inner_text()
     assert f"{money(w.final_cost_per_day)}/day" in headline, headline
-    # Within a second of the page's load event.
-    load = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventStart")
-    shown = phase_time(page, "first-view")
-    assert shown - load < 1000, f"first view {shown - load:.0f} ms after load"
+    assert page.evaluate("document.documentElement.dataset.runtime") != "ready"
     # The default document was drawn while the roots were hidden, never shown.
     log = page.evaluate("window.__classLog")
     hidden = [e for e in log if "cl-first-view-hold" in e["cls"]]

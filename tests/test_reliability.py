@@ -83,6 +83,16 @@ def test_minus_zero_is_zero(value):
     assert f"{x:.0%}" == "0%"
 
 
+@pytest.mark.parametrize("value", ["5e-324", "1e-320", 2.2e-309, "-1e-310"])
+def test_subnormal_numbers_are_refused(value):
+    # route_share=5e-324 reached the fleet sizing, where the arrival rate underflowed to 0
+    # and the queueing model divided by it.
+    with pytest.raises(InputError) as exc:
+        parse_value(Scenario.param.route_share, "route_share", value)
+    assert "too close to 0" in exc.value.message
+    assert parse_value(Scenario.param.route_share, "route_share", "1e-300") == 1e-300
+
+
 @pytest.mark.parametrize("value", [None, [1], {}, (2,), object(), 1j, b"12", True, "true", {1}])
 def test_odd_python_values_for_a_number_are_refused(value):
     with pytest.raises(InputError):
@@ -167,7 +177,7 @@ def test_context_window_of_the_small_model_counts_when_routing():
 
 
 @pytest.mark.parametrize("key", ["usd_per_gpu_hour", "baseline_usd_per_gpu_hour"])
-@pytest.mark.parametrize("price", [5e-324, 2.2e-309, 1e-9, 0.009])
+@pytest.mark.parametrize("price", [1e-300, 1e-12, 1e-9, 0.009])
 def test_a_price_near_zero_is_refused(key, price):
     # A price of ~0 made the bill ~0: a ZeroDivisionError or an infinite $/1M tokens.
     with pytest.raises(InputError) as exc:

@@ -219,3 +219,29 @@ def test_peak_rate_sets_the_arrivals():
     s = levers.load_preset("chatbot")
     f = levers.waterfall(s).steps[0].outcome.fleet("big")
     assert f.arrivals_per_s == pytest.approx(s.requests_per_day / SECONDS_PER_DAY * s.peak_to_average)
+
+
+@pytest.mark.parametrize(("hw_id", "tp"), [("h100", 2), ("h100", 8), ("h100", 16), ("h100", 64),
+                                           ("b200", 32), ("mi300x", 16)])
+def test_replica_communication_is_t_comm(hw_id, tp):
+    # A shape's decode all-reduces must be t_comm's (scale-out beyond the
+    # scale-up domain included), not a second copy of its formula.
+    from levers import models, perf, specs
+
+    m, hw = models.get("llama-3.1-405b"), specs.get(hw_id)
+    eng = perf.Engine("continuous", 0.4, 0.45, 0.9, 256, 2.0)
+    sh = perf.Shape(m, hw, tp, "fp8", "fp8", perf.Workload(2000, 0, 200), eng)
+    for batch in (1, 37, 256):
+        assert sh.parts(batch)[2] == pytest.approx(perf.t_comm(m, hw, tp, batch), rel=1e-12)
+
+
+@pytest.mark.parametrize("batching", ["static", "continuous"])
+def test_a_vanishing_route_share_is_sized_without_error(batching):
+    # Found by the property tests: a share of 5e-324 made the batch arrival rate 0.
+    s = levers.Scenario.from_mapping(dict(
+        requests_per_day=1, system_prompt_tokens=0, user_tokens=0, output_tokens=1,
+        batching=batching, route_share=5e-324, route_policy="split", big_model="llama-3.1-8b",
+        small_model="llama-3.1-8b", hardware="h100", consolidate=True, min_replicas=1,
+        ttft_slo_low_ms=1, tpot_slo_low_ms=1, ttft_slo_high_ms=1, tpot_slo_high_ms=1))
+    for step in levers.waterfall(s).steps:
+        assert math.isfinite(step.cost_per_day) and math.isfinite(step.ttft_p90_ms)

@@ -118,7 +118,7 @@ class Decide(pn.viewable.Viewer):
                           color=COLORS["final"], legend_label="self-hosted (whole GPUs)")
         self.api_srcs: dict[str, ColumnDataSource] = {}
         self.be_src = _empty_source("x", "y", "label", "dy")
-        self.api_fig.scatter("x", "y", source=self.be_src, size=11, marker="diamond", color="#222",
+        self.api_fig.scatter("x", "y", source=self.be_src, size=11, marker="diamond", color="#8a929a",
                              legend_label="break-even")
         self.api_fig.add_layout(LabelSet(x="x", y="y", text="label", source=self.be_src, x_offset=8,
                                          y_offset="dy", text_font_size="12px"))
@@ -142,7 +142,10 @@ class Decide(pn.viewable.Viewer):
         self.attr_fig.add_tools(HoverTool(tooltips=[("", "@what"), ("share", "@value{0.000}")]))
         self.attr_text = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[TABLE_STYLE])
         titles = {LEVER_TITLES[lv]: lv for lv in LEVERS}
-        self.order_w = [pn.widgets.Select(label=f"{i + 1}.", options=titles, value=lv, width=170,
+        # No fixed widths: Bokeh would give every ancestor their sum as its
+        # minimum width, and the page would scroll sideways at 360 px.
+        self.order_w = [pn.widgets.Select(label=f"{i + 1}.", options=titles, value=lv, sizing_mode="stretch_width",
+                                          min_width=0, max_width=200, styles={"flex": "1 1 140px"},
                                           css_classes=[f"ctl-order-{i + 1}"])
                         for i, lv in enumerate(self.scenario.order)]
         for i, w in enumerate(self.order_w):
@@ -188,7 +191,7 @@ class Decide(pn.viewable.Viewer):
         # Bars rise from $1/day: on a log axis the later, smaller steps stay readable.
         self.cmp_fig.vbar(x="x", top="cost", bottom=1, width=0.85, source=self.cmp_src, color="color")
         self.cmp_fig.add_layout(LabelSet(x="x", y="cost", text="label", source=self.cmp_src, y_offset=2,
-                                         text_align="center", text_font_size="10px"))
+                                         text_align="center", text_font_size="12px"))
         self.cmp_src.data["color"] = []
         self.cmp_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0")
         self.cmp_fig.xaxis.major_label_orientation = 0.9

@@ -214,3 +214,97 @@ def breakeven_verify_tokens(t_mem: float, t_cmp: float) -> float:
     pays anyway; above it every extra token costs ``t_cmp``.
     """
     return math.inf if t_cmp <= 0 else t_mem / t_cmp
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Speculative decoding as a replica runs it.
+
+    Attributes
+    ----------
+    method
+        ``"mtp"`` (one-layer heads) or ``"draft_model"``.
+    acceptance
+        Per-token acceptance rate of the drafts [share].
+    draft_tokens
+        Tokens drafted per step, ``k`` (a chain) [tokens].
+    weight_share, kv_share, flop_share
+        One draft pass's weight bytes, KV bytes and FLOPs per token as shares
+        of the target's.
+    draft_weight_bytes
+        Extra weights the drafter keeps in memory [B].
+    """
+
+    method: str
+    acceptance: float
+    draft_tokens: int
+    weight_share: float
+    kv_share: float
+    flop_share: float
+    draft_weight_bytes: float
+
+    @property
+    def tokens_per_step(self) -> float:
+        """:func:`accepted_tokens` of this setting [tokens/step]."""
+        return accepted_tokens(self.acceptance, self.draft_tokens)
+
+    @property
+    def verify_tokens(self) -> int:
+        """Tokens per sequence one verify pass checks: ``k + 1``."""
+        return self.draft_tokens + 1
+
+    def per_token(self, t_weights: float, t_kv: float, t_cmp: float, comm: float) -> tuple[float, float, float]:
+        """A decode step's bandwidth, compute and communication time per output token [s].
+
+        ``t_weights + t_kv`` is a plain step's bandwidth time (weight reads and
+        the batch's KV reads), ``t_cmp`` its compute time, ``comm`` its
+        all-reduce, all at the same batch. With speculation each verify step
+        reads the same bytes, does ``k + 1`` times the FLOPs, and is preceded
+        by ``k`` draft passes, each a small roofline ``max(weight_share x
+        t_weights + kv_share x t_kv, flop_share x t_cmp)``; it yields
+        :attr:`tokens_per_step` tokens. The draft time is added to both sides
+        (it runs before the verify pass, not beside it), and everything is
+        divided by the tokens per step, so the engine's per-token formulas
+        apply unchanged (see :func:`step` for the same arithmetic per step).
+        """
+        draft = self.draft_tokens * max(self.weight_share * t_weights + self.kv_share * t_kv,
+                                        self.flop_share * t_cmp)
+        tau = self.tokens_per_step
+        return ((t_weights + t_kv + draft) / tau, (self.verify_tokens * t_cmp + draft) / tau, comm / tau)
+
+
+def setting(method: str, acceptance: float, draft_tokens: int, target, draft=None,
+            bytes_per_param: float = 1.0, bytes_per_kv: float = 1.0) -> Setting | None:
+    """The :class:`Setting` for a target model; None when ``method`` is ``"off"``.
+
+    ``"mtp"``: one transformer block per drafted token (:func:`head_share` of
+    the target's weights and FLOPs, no KV of its own worth counting), its
+    weights kept beside the target's. ``"draft_model"``: the ``draft`` model's
+    own weights, KV and FLOPs relative to the target's, in the same formats.
+
+    Raises
+    ------
+    InputError
+        For an unknown method, a bad acceptance or draft length, or a draft
+        model no smaller than the target.
+    """
+    if method not in METHODS:
+        raise InputError("speculative", f"got {str(method)[:40]!r}; allowed: {', '.join(METHODS)}")
+    if method == "off":
+        return None
+    accepted_tokens(acceptance, draft_tokens)  # validates both
+    if draft_tokens < 1:
+        raise InputError("spec_draft_tokens", f"got {draft_tokens!r}; allowed: a whole number of at least 1")
+    if method == "mtp":
+        share = head_share(target.layers)
+        return Setting(method, acceptance, draft_tokens, share, 0.0, share,
+                       target.params_total_B * 1e9 * share * bytes_per_param)
+    if draft is None or draft.params_total_B >= target.params_total_B:
+        raise InputError("spec_draft_model", "a draft model must be smaller than the model it drafts for")
+    return Setting(
+        method, acceptance, draft_tokens,
+        weight_share=draft.params_total_B / target.params_total_B,
+        kv_share=draft.kv_bytes_per_token(bytes_per_kv) / target.kv_bytes_per_token(bytes_per_kv),
+        flop_share=draft.params_active_B / target.params_active_B,
+        draft_weight_bytes=draft.params_total_B * 1e9 * bytes_per_param,
+    )

@@ -59,6 +59,9 @@ class RequestShape:
         Requests per task.
     visible_output_tokens
         Output the user sees per request (reasoning: without the thinking) [tokens].
+    longest_request_tokens
+        The last turn's prompt plus its reply: what must fit in the model's
+        context window [tokens].
     """
 
     prompt_tokens: float
@@ -66,6 +69,7 @@ class RequestShape:
     output_tokens: float
     turns: int
     visible_output_tokens: float
+    longest_request_tokens: float = 0.0
 
     @property
     def input_tokens_per_task(self) -> float:
@@ -103,6 +107,7 @@ def per_request(
     thinking_multiple: float = 0.0,
     turns: int = 1,
     observation_tokens: float = 0.0,
+    reuse_history: bool = True,
 ) -> RequestShape:
     """The per-request workload of one task shape.
 
@@ -121,6 +126,9 @@ def per_request(
         Reasoning: thinking tokens per visible output token [x].
     turns, observation_tokens
         Agentic: calls per task and tokens each tool observation appends.
+    reuse_history
+        Agentic: whether later turns find their history in the prefix cache
+        (False when the engine runs without one: every turn recomputes).
 
     Derivation
     ----------
@@ -146,16 +154,18 @@ def per_request(
     first = system_prompt_tokens + user_tokens
     if shape == "reasoning":
         out = output_tokens * (1 + thinking_multiple)
-        return RequestShape(first, cache_hit_rate * first, out, 1, output_tokens)
+        return RequestShape(first, cache_hit_rate * first, out, 1, output_tokens, first + out)
     if shape == "request" or turns == 1:
-        return RequestShape(first, cache_hit_rate * first, output_tokens, 1, output_tokens)
+        return RequestShape(first, cache_hit_rate * first, output_tokens, 1, output_tokens,
+                            first + output_tokens)
     t = int(turns)
     step = output_tokens + observation_tokens
     mean_prompt = first + (t - 1) * step / 2
     # Turns 2..T: C_t = first + (t - 1) step - u, mean at t = (T + 2) / 2.
-    later_cached = first + (t / 2) * step - observation_tokens
+    later_cached = first + (t / 2) * step - observation_tokens if reuse_history else cache_hit_rate * first
     mean_cached = (cache_hit_rate * first + (t - 1) * later_cached) / t
-    return RequestShape(mean_prompt, min(mean_cached, mean_prompt), output_tokens, t, output_tokens)
+    last = first + (t - 1) * step + output_tokens
+    return RequestShape(mean_prompt, min(mean_cached, mean_prompt), output_tokens, t, output_tokens, last)
 
 
 @dataclass(frozen=True)

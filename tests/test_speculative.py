@@ -123,3 +123,20 @@ def test_speedup_is_finite_and_positive(t_mem, t_cmp, t_comm, a, k, draft):
     assert math.isfinite(s.time_per_token_s)
     # Never better than the tokens gained per step.
     assert s.speedup <= s.tokens_per_step * (1 + 1e-12)
+
+
+def test_setting_per_token_matches_step():
+    m = models.get("llama-3.1-70b")
+    st_ = sp.setting("mtp", 0.8, 3, m)
+    mem, cmp_, comm = st_.per_token(8e-3, 2e-3, 1e-3, 0.5e-3)
+    s = sp.step(10e-3, 1e-3, 0.5e-3, tokens_per_step=st_.tokens_per_step, verify_tokens=4, draft_passes=3,
+                draft_mem=8e-3 / m.layers, draft_cmp=1e-3 / m.layers)
+    assert max(mem, cmp_) + comm == pytest.approx(s.time_per_token_s)
+    assert sp.setting("off", 0.8, 3, m) is None
+
+
+def test_a_draft_model_must_be_smaller():
+    with pytest.raises(InputError, match="spec_draft_model"):
+        sp.setting("draft_model", 0.7, 4, models.get("llama-3.1-8b"), models.get("llama-3.1-70b"))
+    d = sp.setting("draft_model", 0.7, 4, models.get("llama-3.1-70b"), models.get("llama-3.1-8b"))
+    assert 0.1 < d.weight_share < 0.12 and d.draft_weight_bytes == pytest.approx(8.03e9, rel=0.01)

@@ -32,6 +32,11 @@ def test_agentic_turns_grow_the_prefix_and_reuse_it():
     assert r.prompt_tokens == pytest.approx(sum(prompts) / t)
     assert r.cached_tokens == pytest.approx(sum(cached) / t)
     assert r.turns == t and r.output_tokens == o
+    assert r.longest_request_tokens == prompts[-1] + o
+    # Without a prefix cache every turn recomputes its whole history.
+    cold = tasks.per_request("agentic", system_prompt_tokens=s, user_tokens=u, output_tokens=o,
+                             cache_hit_rate=0.0, turns=t, observation_tokens=obs, reuse_history=False)
+    assert cold.cached_tokens == 0 and cold.prompt_tokens == r.prompt_tokens
 
 
 def test_manus_input_to_output_ratio():

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
 import functools
 import hashlib
 import html.parser
@@ -44,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import typing
 import zipfile
@@ -72,11 +74,19 @@ VENDOR = "vendor"
 PANEL_CDN_ROOT = f"{VENDOR}/panel/"
 BOKEH_CDN_BASE = VENDOR
 WHEELS = "wheels"
+# The project's packages, which its wheel must hold (the app is a module of one of them).
+WHEEL_PACKAGES = ("levers", "app", "hardware_specs")
 PAGE = "index.html"
 
-# Packages that Panel declares but that are only imported by optional features;
-# they are left out of the browser environment unless the app imports them.
-OPTIONAL_IF_UNUSED = {"panel-material-ui": "panel_material_ui"}
+# Packages that Panel or Bokeh declare but that are only imported by optional
+# features (pandas: DataFrame-backed widgets and panes; nh3: HTML sanitizing on
+# request; panel-material-ui: its design system); they are left out of the
+# browser environment unless the app imports them while it is pre-rendered.
+OPTIONAL_IF_UNUSED = {"panel-material-ui": "panel_material_ui", "pandas": "pandas", "nh3": "nh3"}
+
+# Installed in the browser in addition to the declared dependencies, with why.
+# Without pyodide-http, panel.io.pyodide imports pandas to patch its URL readers.
+BROWSER_EXTRAS = {"pyodide-http": "Panel's worker (patches requests for the browser)"}
 
 # Parts of installed packages that the browser never needs (the JS/CSS bundles
 # are served from vendor/ instead, like the wheels on Panel's own CDN).
@@ -225,6 +235,7 @@ def resolve_environment(project_wheel: Path, lock: dict, imported: set[str], sta
         if line.startswith("Requires-Dist:"):
             queue.append((Requirement(line.split(":", 1)[1].strip()), "cost-levers"))
     queue += [(Requirement("panel"), "the app"), (Requirement("bokeh"), "the app")]
+    queue += [(Requirement(name), why) for name, why in BROWSER_EXTRAS.items()]
 
     seen: set[str] = set()
     while queue:
@@ -360,7 +371,7 @@ def build_project_wheel(project: Path, out_dir: Path) -> Path:
         raise BuildError(f"expected one cost_levers wheel in {out_dir}, found {wheels}")
     with zipfile.ZipFile(wheels[0]) as zf:
         tops = {n.split("/")[0] for n in zf.namelist()}
-    missing = {"levers", "app", "hardware_specs"} - tops
+    missing = set(WHEEL_PACKAGES) - tops
     if missing:
         raise BuildError(f"{wheels[0].name} lacks the package(s) {sorted(missing)}")
     return wheels[0]
@@ -431,8 +442,39 @@ def converter_configured(convert, *, worker_template, page_template):
         bkres._cdn_base_url = saved_cdn
 
 
-def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str, pwa: bool):
-    """Run Panel's converter on the app; write index.html and the worker script."""
+def app_module(app: Path, project: Path) -> str:
+    """The dotted module name of ``app`` inside the project wheel (app/main.py -> app.main).
+
+    The site runs the app from the wheel the worker installs, so the app must be a
+    module of one of the wheel's packages.
+    """
+    try:
+        rel = app.resolve().relative_to(project.resolve())
+    except ValueError:
+        raise BuildError(f"{app} is not inside the project {project}; the site runs the app from its wheel") from None
+    parts = rel.with_suffix("").parts
+    if rel.suffix != ".py" or len(parts) < 2 or parts[0] not in WHEEL_PACKAGES:
+        raise BuildError(f"{rel} is not a module of the packages {', '.join(WHEEL_PACKAGES)}; put the app there")
+    return ".".join(parts)
+
+
+def write_entry(app: Path, project: Path, folder: Path) -> Path:
+    """The script handed to Panel's converter: it runs the app module from the wheel.
+
+    Panel's converter assembles the worker's Python as its preamble, the script's
+    source and its postamble, so an app module that starts with a docstring and
+    ``from __future__ import annotations`` would no longer compile if it were the
+    script itself.  The entry script is named after the app (main.py -> main.js).
+    """
+    entry = folder / app.name
+    text = template_env().get_template("entry.py.j2").render(module=app_module(app, project))
+    entry.write_text(text, encoding="utf-8")
+    return entry
+
+
+def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str, pwa: bool,
+                project: Path = ROOT):
+    """Run Panel's converter on the app's entry script; write index.html and the worker script."""
     _, _, convert = import_panel()
     from panel.io.resources import set_resource_mode
 
@@ -463,14 +505,16 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
     # will from the wheel.
     sys.path.insert(0, str(ROOT))
     cwd = os.getcwd()
+    entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
     try:
+        entry = write_entry(app, project, Path(entry_dir.name))
         os.chdir(app.parent)
         with (
             converter_configured(convert, worker_template=worker_template, page_template=page_template),
             set_resource_mode("cdn"),
         ):
             html, worker = convert.script_to_html(
-                str(app),
+                str(entry),
                 requirements=env.specs(),
                 runtime="pyodide-worker",
                 prerender=True,
@@ -489,12 +533,101 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
     finally:
         os.chdir(cwd)
         sys.path.remove(str(ROOT))
+        entry_dir.cleanup()
     if not worker:
         raise BuildError("Panel's converter produced no worker script")
     worker_name = f"{app.stem}.js"
+    check_worker_python(worker_name, worker)
     (staging / PAGE).write_text(html, encoding="utf-8")
     (staging / worker_name).write_text(worker, encoding="utf-8")
     return worker_name
+
+
+# The Python a worker script hands to Pyodide: runPythonAsync(`...`) template literals.
+_RUN_PYTHON = re.compile(r"runPythonAsync\(\s*`((?:\\[\s\S]|[^`\\])*)`")
+_JS_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+
+
+def _js_template_text(raw: str) -> str:
+    """The string value of a JavaScript template literal's body (no ``${}`` in it).
+
+    Handles the escapes a template literal knows: ``\\n`` and friends, ``\\xHH``,
+    ``\\uHHHH``, ``\\u{H...}``, line continuations, and an escaped character
+    standing for itself (``\\` `` -> `` ` ``, ``\\\\`` -> ``\\``).
+    """
+    out, i = [], 0
+    while i < len(raw):
+        c = raw[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        n = raw[i + 1]
+        if n in _JS_ESCAPES:
+            out.append(_JS_ESCAPES[n])
+            i += 2
+        elif n == "x":
+            out.append(chr(int(raw[i + 2:i + 4], 16)))
+            i += 4
+        elif n == "u" and raw[i + 2] == "{":
+            end = raw.index("}", i)
+            out.append(chr(int(raw[i + 3:end], 16)))
+            i = end + 1
+        elif n == "u":
+            out.append(chr(int(raw[i + 2:i + 6], 16)))
+            i += 6
+        elif n == "\n":
+            i += 2  # line continuation
+        else:
+            out.append(n)
+            i += 2
+    # \uD83D\uDE00 pairs come out as two surrogates: join them.
+    return "".join(out).encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+def worker_python(worker_js: str) -> list[tuple[int, str]]:
+    """Each Python source a worker script runs: (line of the literal in the script, source).
+
+    Literals with a ``${...}`` substitution are built at run time and skipped (the
+    worker template has none; Panel escapes ``${`` in the app's source).
+    """
+    found = []
+    for m in _RUN_PYTHON.finditer(worker_js):
+        body = m.group(1)
+        if "${" in body:
+            continue
+        found.append((worker_js.count("\n", 0, m.start(1)) + 1, _js_template_text(body)))
+    return found
+
+
+def compile_worker_python(source: str, filename: str):
+    """Compile a source as Pyodide's ``runPythonAsync`` does: dedented, top-level await allowed."""
+    import ast
+
+    return compile(textwrap.dedent(source), filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                   dont_inherit=True)
+
+
+def check_worker_python(worker_name: str, worker_js: str) -> None:
+    """Fail the build if any Python the worker hands to Pyodide does not compile.
+
+    The error names the worker script, the line of the script that holds the
+    source (the converter writes a source on one line, newlines escaped), and the
+    Python line with its text.
+    """
+    sources = worker_python(worker_js)
+    if not sources:
+        raise BuildError(f"{worker_name} hands no Python to Pyodide (no runPythonAsync(`...`) found)")
+    for js_line, source in sources:
+        try:
+            compile_worker_python(source, worker_name)
+        except SyntaxError as e:
+            lines = textwrap.dedent(source).splitlines()
+            text = lines[e.lineno - 1].strip() if e.lineno and e.lineno <= len(lines) else (e.text or "").strip()
+            raise BuildError(
+                f"{worker_name}, line {js_line}, Python line {e.lineno}: the Python this worker hands to "
+                f"Pyodide does not compile: {e.msg}\n    {text}"
+            ) from None
 
 
 # --------------------------------------------------------------------------- assets
@@ -723,22 +856,172 @@ def write_manifest(staging: Path, info: dict) -> dict:
 # --------------------------------------------------------------------------- build
 
 
+MARKER = "manifest.json"  # written last by every build: the mark of a folder the build may replace
+STAGING_TAG = "building"
+OLD_TAG = "old"
+
+
+def _refuse(out: Path, why: str) -> BuildError:
+    return BuildError(f"refusing to replace --out {out}: {why}; choose a new or empty folder")
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output folder the build did not write.
+
+    `out` may be missing, empty, or a previous build: a folder whose
+    manifest.json names this project and lists every file in it. Anything
+    else (the repository, a source folder, a folder with other files) is
+    refused before any work starts, so no file the build did not write is
+    ever deleted.
+    """
+    if out in (ROOT, STATIC) or out in ROOT.parents:
+        raise _refuse(out, "it holds the project itself")
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise _refuse(out, "it is not a folder")
+    try:
+        entries = list(os.walk(out, followlinks=False, onerror=_raise))
+    except OSError as e:
+        raise BuildError(f"cannot read --out {out}: {e.strerror or e}") from None
+    if not any(dirs or files for _, dirs, files in entries):
+        return  # an empty folder
+    try:
+        manifest = json.loads((out / MARKER).read_text(encoding="utf-8"))
+        listed = set(manifest["files"]) if manifest.get("name") == "cost-levers" else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    if listed is None:
+        raise _refuse(out, f"it holds files and no {MARKER} of a previous build")
+    allowed_dirs = {p.as_posix() for f in listed for p in PurePosixPath(f).parents}
+    foreign = []
+    for top, dirs, files in entries:
+        rel = Path(top).relative_to(out)
+        foreign += [(rel / d).as_posix() for d in dirs
+                    if (rel / d).as_posix() not in allowed_dirs or (Path(top) / d).is_symlink()]
+        foreign += [(rel / f).as_posix() for f in files if (rel / f).as_posix() not in listed | {MARKER}]
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise _refuse(out, f"it holds what the previous build did not write: {shown}")
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def clean_stale(out: Path) -> None:
+    """Remove what killed builds left beside `out`; put back a site a crash left aside.
+
+    Staging folders are named ``.<out>.building-<pid>-<random>`` and a site
+    set aside during a swap ``.<out>.old-<pid>``; those of a process that is
+    no longer running are stale. When `out` is missing but a set-aside site
+    exists (a crash between the two renames of a swap without an atomic
+    exchange), that site is moved back first.
+    """
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    own = os.getpid()
+    for tag in (OLD_TAG, STAGING_TAG):
+        for p in sorted(parent.glob(f".{out.name}.{tag}-*")):
+            pid = p.name.rsplit(f".{tag}-", 1)[1].split("-", 1)[0]
+            if pid.isdigit() and (int(pid) == own or _pid_alive(int(pid))):
+                continue  # a build still running
+            if tag == OLD_TAG and not out.exists() and (p / MARKER).is_file():
+                log(f"restoring {out} from {p.name}, left aside by an interrupted build")
+                os.rename(p, out)
+                continue
+            log(f"removing {p.name}, left behind by an interrupted build")
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def make_staging(out: Path) -> Path:
+    """A new, empty staging folder beside `out` (same filesystem, so the swap is a rename)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{STAGING_TAG}-{os.getpid()}-", dir=out.parent))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # the site's folder as readable as any other, not mkdtemp's 0700
+        return staging
+    except OSError as e:
+        raise BuildError(f"cannot write the site beside --out {out}: {e.strerror or e}") from None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
+
+    Returns False where the system or filesystem has no atomic exchange.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def swap_into_place(staging: Path, out: Path) -> None:
-    """Replace `out` by the finished `staging` folder (both on the same filesystem)."""
-    old = None
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise BuildError(f"{out} exists and is not a folder")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
+    """Replace `out` by the finished `staging` folder (both on the same filesystem).
+
+    There is never a moment without `out`: a missing `out` is created by one
+    rename, an existing one is exchanged with `staging` in one atomic step
+    where the system allows it (the old site then sits in `staging` and is
+    removed). Elsewhere it takes two renames; a crash between them leaves the
+    old site aside, and the next build puts it back (:func:`clean_stale`).
+    """
+    if not out.exists() and not out.is_symlink():
+        os.rename(staging, out)
+        return
+    check_out(out)  # again: files may have been added while the site was built
+    if _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = out.with_name(f".{out.name}.{OLD_TAG}-{os.getpid()}")
+    os.rename(out, old)
     try:
         os.rename(staging, out)
     except OSError:
-        if old is not None:
-            os.rename(old, out)
+        os.rename(old, out)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_data(project: Path) -> None:
+    """Validate the accelerator and model files before anything else runs.
+
+    A bad data file would otherwise fail inside Panel's pre-render, far from
+    its cause; here the message names the file and the field.
+    """
+    from levers import models, specs
+    from levers.errors import SpecError
+
+    try:
+        specs.load_dir(project / "hardware_specs")
+        models.load_dir(project / "levers" / "model_specs")
+    except SpecError as e:
+        raise BuildError(f"invalid data file {e}; fix that file") from None
 
 
 def build(
@@ -755,10 +1038,9 @@ def build(
     out = out.resolve()
     if not app.is_file():
         raise BuildError(f"app {app} does not exist")
-    if out in (ROOT, STATIC) or out in ROOT.parents:
-        raise BuildError(f"refusing to replace {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    check_out(out)
+    check_data(project)
+    staging = make_staging(out)
     try:
         panel, bokeh, convert = import_panel()
         pyodide_url = pyodide_url or convert.PYODIDE_URL
@@ -775,14 +1057,14 @@ def build(
 
         log(f"pre-rendering {app} with Panel {panel.__version__} / Bokeh {bokeh.__version__}")
         env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
-        worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa)
+        worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         if any(OPTIONAL_IF_UNUSED[n] in sys.modules for n in env.skipped):
             # The app imported a package we had left out: include it and render again.
             for p in wheels_dir.iterdir():
                 if p != project_wheel:
                     p.unlink()
             env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
-            worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa)
+            worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         log(
             "environment: "
             + ", ".join(env.wheels)
@@ -896,6 +1178,9 @@ def main(argv: list[str] | None = None) -> int:
         build(args.app, args.out, pyodide_url=args.pyodide_url, pwa=args.pwa, project=args.project)
     except BuildError as e:
         print(f"build.py: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. a folder that cannot be written: one line, no traceback
+        print(f"build.py: error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
         return 1
     if args.serve:
         serve(args.out.resolve(), args.port)

@@ -34,6 +34,7 @@ from app.urlstate import (
     Notice,
     base_scenario,
     build_query,
+    describe_failure,
     parse_query,
     requested_theme,
     training_defaults,
@@ -468,7 +469,7 @@ class Calculator(pn.viewable.Viewer):
         self.recompute()
         self.recompute_training()
         self._update_view()
-        self.query = search if search.startswith("?") or not search else "?" + search
+        self.sync_url()  # the address bar and share link drop what was not applied
 
     def _on_location(self, event) -> None:
         new = event.new or ""
@@ -717,7 +718,11 @@ def create_app() -> pn.viewable.Viewable:
     # Per session: components take the design current when they are made.
     pn.config.design = AutoNative if theme == "auto" else AppNative
     pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
-    calc = Calculator(location=loc)
+    try:
+        calc = Calculator(location=loc)
+    except Exception as exc:  # e.g. a corrupt data file: a page that says so, never a blank one
+        calc = pn.pane.HTML(render.notices([describe_failure(exc)], "The calculator could not start"),
+                            sizing_mode="stretch_width")
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])
 
 

@@ -91,6 +91,19 @@ def check_scenario(s: Scenario) -> None:
     levers.waterfall(s)
 
 
+def describe_failure(exc: Exception) -> Notice:
+    """A notice naming why something could not be computed, for any exception.
+
+    An :class:`~levers.errors.InputError` (bad input, or a data file that fails
+    validation) keeps its field and message; anything else is a failure of
+    the engine, logged with its traceback and named by its type and text.
+    """
+    if isinstance(exc, InputError):
+        return Notice(exc.field, exc.message)
+    log.error("could not compute", exc_info=exc)
+    return Notice("engine", f"could not compute this ({type(exc).__name__}: {str(exc)[:200]})")
+
+
 def _try(values: dict, base: Scenario) -> Scenario:
     s = Scenario.from_mapping(values, base=base)
     check_scenario(s)
@@ -108,7 +121,7 @@ def apply_values(base: Scenario, values: dict) -> tuple[Scenario, list[Notice]]:
         return base, []
     try:
         return _try(values, base), []
-    except InputError:
+    except Exception:  # any failure: find the keys that cause it, one at a time
         pass
     s, pending, progress = base, dict(values), True
     while pending and progress:
@@ -116,7 +129,7 @@ def apply_values(base: Scenario, values: dict) -> tuple[Scenario, list[Notice]]:
         for key, value in list(pending.items()):
             try:
                 s = _try({key: value}, s)
-            except InputError:
+            except Exception:
                 continue
             del pending[key]
             progress = True
@@ -125,8 +138,9 @@ def apply_values(base: Scenario, values: dict) -> tuple[Scenario, list[Notice]]:
         try:
             _try({key: value}, s)
             msg = "conflicts with the other values"  # pragma: no cover - applies alone now
-        except InputError as e:
-            msg = e.message if e.field == key else f"{e.field}: {e.message}"
+        except Exception as exc:
+            why = describe_failure(exc)
+            msg = why.message if why.key == key else f"{why.key}: {why.message}"
         notices.append(Notice(key, msg))
     return s, notices
 
@@ -134,8 +148,9 @@ def apply_values(base: Scenario, values: dict) -> tuple[Scenario, list[Notice]]:
 def parse_query(search: str) -> QueryState:
     """Validate a query string (``"?a=1&b=2"`` or ``"a=1"``).
 
-    Bad or unknown keys are left out and reported in ``notices``; the result
-    is always a scenario the engine can compute.
+    Bad or unknown keys are left out and reported in ``notices``, as is any
+    failure to compute (named by its cause); the result is always a scenario
+    the engine can compute, unless even the starting point cannot be.
     """
     st = QueryState()
     text = (search or "").lstrip("?")
@@ -154,8 +169,8 @@ def parse_query(search: str) -> QueryState:
         try:
             base = levers.load_preset(presets.check(name))
             st.preset = name
-        except InputError as e:
-            st.notices.append(Notice("preset", e.message))
+        except Exception as exc:
+            st.notices.append(Notice("preset", describe_failure(exc).message))
 
     values: dict = {}
     known = set(Scenario.keys())
@@ -175,8 +190,9 @@ def parse_query(search: str) -> QueryState:
                 values[key] = parse_value(Scenario.param[key], key, raw)
             else:
                 st.notices.append(Notice(_short(key), "unknown key; ignored"))
-        except InputError as e:
-            msg = e.message if e.field in (key, "hardware") else f"{e.field}: {e.message}"
+        except Exception as exc:
+            why = describe_failure(exc)
+            msg = why.message if why.key in (key, "hardware") else f"{why.key}: {why.message}"
             st.notices.append(Notice(_short(key), msg))
     st.scenario, notices = apply_values(base, values)
     st.notices.extend(notices)

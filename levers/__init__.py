@@ -57,15 +57,20 @@ def throughput(model: str, hardware: str, gpus: int = 1, *, weights: str = "bf16
                kv_cache: str = "bf16", input_tokens: int = 1000, output_tokens: int = 1000,
                concurrency: int = 0, batching: str = "continuous", mfu: float | None = None,
                mbu: float | None = None, memory_utilization: float | None = None,
-               params_B: float | None = None) -> dict:
+               params_B: float | None = None, cached_tokens: int = 0,
+               max_batch: int | None = None, slo: bool = False,
+               tpot_slo_ms: float | None = None, ttft_slo_ms: float | None = None) -> dict:
     """Throughput of one replica of ``model`` on ``gpus`` x ``hardware``.
 
     See :func:`levers.perf.throughput`; inputs are checked against the same
-    declarations as the CLI's ``throughput`` subcommand.
+    declarations as the CLI's ``throughput`` subcommand. ``None`` takes the
+    declared default (``max_batch``: the waterfall's 256).
     """
     from .throughput_cli import run
 
     return run(dict(model=model, hardware=hardware, gpus=gpus, weights=weights,
                     kv_cache=kv_cache, input=input_tokens, output=output_tokens,
                     concurrency=concurrency, batching=batching, mfu=mfu, mbu=mbu,
-                    memory_utilization=memory_utilization, params_B=params_B))
+                    memory_utilization=memory_utilization, params_B=params_B,
+                    cached=cached_tokens, max_batch=max_batch, slo=slo,
+                    tpot_slo_ms=tpot_slo_ms, ttft_slo_ms=ttft_slo_ms))

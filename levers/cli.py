@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import sys
 
 from . import presets, specs
@@ -46,6 +47,32 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue().rstrip("\n")
 
 
+def _check_finite(data, path: str = "result"):
+    """Return ``data`` unchanged, or raise if any number in it is not finite.
+
+    A non-finite number is a bug in the model, never an answer: it must not
+    be printed (``Infinity`` is not even valid JSON).
+
+    Raises
+    ------
+    ArithmeticError
+        Naming where in ``data`` the first non-finite number is.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        raise ArithmeticError(f"{path} is {data}, not a finite number")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _check_finite(value, f"{path}.{key}")
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            _check_finite(value, f"{path}[{i}]")
+    return data
+
+
+def _json(data) -> str:
+    return json.dumps(_check_finite(data), indent=2, allow_nan=False)
+
+
 def _key_value(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise InputError("--set", f"expected key=value, got {text[:60]!r}")
@@ -62,8 +89,9 @@ def cmd_waterfall(args) -> str:
     data = w.to_dict()
     data["preset"] = args.preset
     data["scenario"] = s.values()
+    _check_finite(data)
     if args.format == "json":
-        return json.dumps(data, indent=2)
+        return _json(data)
     flat = [{k: v for k, v in st.items() if k != "details"} for st in data["steps"]]
     if args.format == "csv":
         return _csv(flat)
@@ -87,12 +115,13 @@ def cmd_training(args) -> str:
     prices = dict(_key_value(t) for t in args.price or [])
     rows = training_table(args.params, args.tokens, args.mfu, args.gpus,
                           prices={k: v for k, v in prices.items()},
-                          hardware=args.hardware or None)
+                          hardware=list(dict.fromkeys(args.hardware or [])) or None)  # each id once
     data = {"inputs": {"params": args.params, "tokens": args.tokens, "mfu": args.mfu,
                        "gpus": args.gpus},
             "rows": [r.__dict__ for r in rows]}
+    _check_finite(data)
     if args.format == "json":
-        return json.dumps(data, indent=2)
+        return _json(data)
     if args.format == "csv":
         return _csv(data["rows"])
     table = [{
@@ -114,9 +143,9 @@ def cmd_throughput(args) -> str:
     """One replica's throughput, TTFT and TPOT."""
     from .throughput_cli import run
 
-    r = run(vars(args))
+    r = _check_finite(run(vars(args)))
     if args.format == "json":
-        return json.dumps(r, indent=2)
+        return _json(r)
     if args.format == "csv":
         return _csv([r])
     return "\n".join(f"{k:28s} {v:,.1f}" if isinstance(v, float) else f"{k:28s} {v}"
@@ -137,7 +166,7 @@ def cmd_hardware(args) -> str:
             "sources": {k: {"source": v.source, "as_of": v.as_of} for k, v in a.sources.items()},
         })
     if args.format == "json":
-        return json.dumps({"hardware": rows}, indent=2)
+        return _json({"hardware": rows})
     if args.format == "csv":
         return _csv([{k: v for k, v in r.items() if k != "sources"} for r in rows])
 

@@ -7,11 +7,13 @@ workload in that configuration and prices it.
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from . import models, specs
-from .perf import Engine, ReplicaPerf, Workload, candidates, ceil_div
+from .errors import InputError
+from .perf import BYTES_PER_PARAM, TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div
+from .queueing import EXACT_UP_TO, Wait, erlang_c, quantile, wait
 
 SECONDS_PER_DAY = 86_400
 
@@ -48,6 +50,29 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """What a fleet is sized to hold.
+
+    Attributes
+    ----------
+    ttft_s, tpot_s
+        Upper edges of the SLO bands [s]; TTFT is held at the 90th percentile.
+    at_slo
+        False prices at maximum throughput and only reports the latency.
+    min_replicas
+        Fewest replicas a serving model (or a shared pool) runs [replicas].
+    utilization
+        Most of a replica's modeled capacity used at the busiest hour.
+    """
+
+    ttft_s: float
+    tpot_s: float
+    at_slo: bool
+    min_replicas: int
+    utilization: float
+
+
+@dataclass(frozen=True)
 class Fleet:
     """The replicas of one model.
 
@@ -61,11 +86,24 @@ class Fleet:
         Share of all requests this model processes (cascade: the small model
         sees every request).
     replicas
-        Replicas needed at the busiest hour (fractional) [replicas].
+        Replicas of this model's own fleet [replicas] (in a shared pool, the
+        pool's replicas, each holding both models).
     gpus
         Accelerators if this model has a fleet of its own [GPUs].
     perf
-        One replica's performance.
+        One replica's performance at the chosen batch.
+    arrivals_per_s
+        Requests reaching this model at the busiest hour [1/s].
+    replicas_for_throughput
+        ``ceil(arrivals x gpu time per request / (tp x utilization))`` [replicas].
+    wait
+        Queueing before prefill starts, at ``replicas``.
+    ttft_p50_s, ttft_p90_s, tpot_s
+        Latency of this model's requests, queueing included [s].
+    meets_slo
+        Whether a shape on this hardware holds both targets.
+    reason
+        Why not, when it does not.
     """
 
     role: str
@@ -74,6 +112,40 @@ class Fleet:
     replicas: float
     gpus: int
     perf: ReplicaPerf
+    arrivals_per_s: float = 0.0
+    replicas_for_throughput: int = 0
+    wait: Wait | None = None
+    ttft_p50_s: float = 0.0
+    ttft_p90_s: float = 0.0
+    tpot_s: float = 0.0
+    meets_slo: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RequestClass:
+    """Latency as one class of requests sees it.
+
+    Attributes
+    ----------
+    name
+        ``"all"``, ``"big"``/``"small"`` (split), ``"answered by small"`` or
+        ``"escalated"`` (cascade).
+    share
+        Share of all requests.
+    ttft_p50_ms, ttft_p90_ms, tpot_ms
+        Median and 90th-percentile time to first token, and time per output
+        token of the reply the user reads [ms].
+    slo_met
+        Both ``ttft_p90_ms`` and ``tpot_ms`` within the bands' upper edges.
+    """
+
+    name: str
+    share: float
+    ttft_p50_ms: float
+    ttft_p90_ms: float
+    tpot_ms: float
+    slo_met: bool
 
 
 @dataclass(frozen=True)
@@ -88,9 +160,9 @@ class Outcome:
         Accelerators in the fleet [GPUs].
     energy_kwh_per_day
         ``gpus x TDP x 24 h`` [kWh/day] (an upper bound: power at TDP).
-    ttft_ms, tpot_ms
-        Mean time to first token (over requests) and per output token (over
-        delivered tokens) [ms].
+    ttft_ms, ttft_p90_ms, tpot_ms
+        The slowest request class's median and 90th-percentile TTFT and its
+        TPOT [ms]: no class is hidden in an average.
     usd_per_1m_input, usd_per_1m_cached_input, usd_per_1m_output
         Prices per million tokens [$/1M], from each token class's share of
         accelerator time.
@@ -98,6 +170,14 @@ class Outcome:
         All-in: ``cost_per_day / all tokens per day x 1e6`` [$/1M].
     fleets
         Per-model detail.
+    classes
+        Latency per request class.
+    slo_met, slo_reason
+        Whether every class meets both targets, and if not, why.
+    pooled
+        Both models share one pool of GPUs.
+    pool_note
+        Why consolidation was or was not used (empty when not asked for).
     """
 
     config: Config
@@ -114,6 +194,12 @@ class Outcome:
     separate_gpus: int = 0
     tdp_W: float = 0.0
     tdp_is_estimate: bool = False
+    ttft_p90_ms: float = 0.0
+    classes: tuple[RequestClass, ...] = field(default_factory=tuple)
+    slo_met: bool = True
+    slo_reason: str = ""
+    pooled: bool = False
+    pool_note: str = ""
 
     def fleet(self, role: str) -> Fleet | None:
         """The fleet of the ``"big"`` or ``"small"`` model, if it serves anything."""
@@ -132,78 +218,387 @@ def engine_of(s, batching: str) -> Engine:
     )
 
 
+def targets_of(s) -> Targets:
+    """Sizing targets from a scenario."""
+    return Targets(ttft_s=s.ttft_slo_high_ms / 1e3, tpot_s=s.tpot_slo_high_ms / 1e3,
+                   at_slo=s.sizing == "slo", min_replicas=s.min_replicas,
+                   utilization=s.utilization)
+
+
+# ---------------------------------------------------------------------------
+# Queueing and replica counts
+
+
+def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
+    """Arrival rate [1/s], mean service time [s] and service ``Cs^2`` of the
+    prefill queue on ``n`` replicas (see :func:`queue`)."""
+    if perfs[0].batch_run_s > 0:  # static batching: jobs are whole batches
+        jobs = mean = sq = 0.0
+        for p, r in zip(perfs, rates, strict=True):
+            j = r / p.batch
+            jobs += j
+            mean += j * p.batch_run_s
+            sq += j * p.batch_run_s * p.batch_run_s
+        mean /= jobs
+        return jobs, mean, max(sq / jobs / (mean * mean) - 1.0, 0.0)
+    lam = u = 0.0
+    for p, r in zip(perfs, rates, strict=True):
+        lam += r
+        u += r * p.decode_busy_s
+    u /= n
+    if u >= 1.0:
+        return lam, math.inf, 0.0
+    if len(perfs) == 1:
+        return lam, perfs[0].prefill_s / (1.0 - u), 0.0
+    mean = sum(r * p.prefill_s for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u)
+    sq = sum(r * p.prefill_s ** 2 for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u) ** 2
+    return lam, mean, max(sq / (mean * mean) - 1.0, 0.0) if mean > 0 else 0.0
+
+
+def queue(perfs, rates, n: int) -> Wait:
+    """Wait before a request's prefill starts on ``n`` replicas.
+
+    Derivation
+    ----------
+    Continuous batching: each replica is a server of prompts (M/D/c, or M/G/c
+    when two models share the pool, see :mod:`levers.queueing`). A prompt
+    takes ``t_pre`` of compute, but decode holds the compute for a share
+    ``u = sum(lam_i x o x (t_cmp + t_comm) / B_i) / n`` of the time, so the
+    prefill server runs at ``1 - u`` of its speed: service ``t_pre / (1 - u)``.
+
+    Static batching: a replica admits a whole batch, runs it to its longest
+    reply and only then takes the next, so the servers are the replicas, the
+    jobs batches of ``B`` (arriving at ``lam / B``) and the service time one
+    batch's run ``B x t_pre + o x r x t_step``.
+    """
+    lam, svc, cs2 = queue_terms(perfs, rates, n)
+    return wait(lam, svc, n, cs2)
+
+
+def p90_wait(perfs, rates, n: int) -> float:
+    """The 90th percentile of :func:`queue`'s wait [s], without building the record."""
+    lam, svc, cs2 = queue_terms(perfs, rates, n)
+    a = lam * svc
+    if a >= n:
+        return math.inf
+    return quantile(erlang_c(n, a), n, a, svc, (1.0 + cs2) / 2.0, 0.9)
+
+
+def smallest(ok, n0: int, limit: int = 1 << 40) -> int:
+    """Smallest ``n >= n0`` with ``ok(n)``, for ``ok`` false then true as ``n`` grows."""
+    if ok(n0):
+        return n0
+    lo, hi = n0, 2 * n0
+    while not ok(hi):
+        if hi > limit:
+            return hi
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def replicas_needed(perfs, rates, ttft_extra, tg: Targets) -> tuple[int, int, Wait]:
+    """Replicas for throughput, replicas that also hold p90 TTFT, and the wait there.
+
+    Derivation
+    ----------
+    Throughput: ``n_thr = ceil(sum(lam_i / replica requests/s_i) / utilization)``,
+    at least ``min_replicas``. TTFT: the smallest ``n >= n_thr`` with
+    ``wait_p90(n) + TTFT once admitted <= target`` for every model
+    (``ttft_extra`` adds what time-slicing costs each model's first token).
+    """
+    work = sum(r / p.requests_per_s for p, r in zip(perfs, rates, strict=True))
+    n_thr = max(tg.min_replicas, ceil_div(work / tg.utilization))
+    if not tg.at_slo:
+        return n_thr, n_thr, queue(perfs, rates, n_thr)
+    floor = max(p.ttft_s + x for p, x in zip(perfs, ttft_extra, strict=True))
+    if perfs[0].batch_run_s > 0:  # static: the load does not depend on n
+        lam, svc, cs2 = queue_terms(perfs, rates, n_thr)
+        n = scan_replicas(lam * svc, svc, (1.0 + cs2) / 2.0, n_thr, tg.ttft_s - floor)
+        if n:
+            return n_thr, n, queue(perfs, rates, n)
+
+    def ok(n):
+        return floor + p90_wait(perfs, rates, n) <= tg.ttft_s
+
+    n = smallest(ok, n_thr)
+    return n_thr, n, queue(perfs, rates, n)
+
+
+def scan_replicas(a: float, svc: float, factor: float, n0: int, budget_s: float) -> int:
+    """Smallest ``n >= n0`` whose p90 wait is within ``budget_s``, for a load
+    ``a`` that does not depend on ``n``: one pass of the Erlang B recursion
+    gives every ``n`` in turn. 0 when the answer lies beyond the exact range."""
+    b = 1.0
+    for k in range(1, EXACT_UP_TO + 1):
+        b = a * b / (k + a * b)
+        if k >= n0 and k > a:
+            c = k * b / (k - a * (1.0 - b))
+            if quantile(c, k, a, svc, factor, 0.9) <= budget_s:
+                return k
+    return 0
+
+
+def _limit(sh: Shape, batch: int, tg: Targets) -> str:
+    """What set the batch: memory, max_batch, the TPOT target or the TTFT target."""
+    if batch >= sh.cap:
+        return "memory" if sh.b_mem <= (sh.engine.max_batch or sh.b_mem) else "max_batch"
+    return "tpot" if sh.tpot(batch + 1) > tg.tpot_s else "ttft"
+
+
+def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, int, Wait] | None:
+    """The cheapest batch and replica count for one shape; None when the SLO
+    cannot be held on it.
+
+    At the SLO the batch is the largest whose TPOT and unqueued TTFT meet the
+    targets; when TTFT then needs more replicas than throughput does, halving
+    the batch is tried too, and the fewest replicas win. At maximum
+    throughput the batch is the largest memory and ``max_batch`` allow.
+    """
+    if not tg.at_slo:
+        b = sh.cap
+    else:
+        b = sh.slo_batch(tg.tpot_s, tg.ttft_s)
+        if b == 0:
+            return None
+    best = None
+    while b >= 1:
+        perf = sh.at(b, _limit(sh, b, tg))
+        n_thr, n, w = replicas_needed((perf,), (lam,), (0.0,), tg)
+        if best is not None and n >= best[2]:
+            break  # halving stopped paying
+        best = (perf, n_thr, n, w)
+        if n <= n_thr or not tg.at_slo:
+            break
+        b //= 2
+    return best
+
+
+def first_tp(model, hw, weights: str, engine: Engine) -> int:
+    """Smallest tensor-parallel size whose memory holds the weights."""
+    w_bytes = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
+    per_gpu = hw.hbm_GB * 1e9 * engine.memory_utilization
+    return next((tp for tp in TP_CHOICES if tp * per_gpu > w_bytes), TP_CHOICES[-1])
+
+
+def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, lam: float,
+               share: float, tg: Targets) -> Fleet:
+    """The fleet of one model with the fewest GPUs.
+
+    Every tensor-parallel size from the smallest that holds the weights up to
+    64 is tried, so more memory or a cheaper format can only add shapes; a
+    size ``tp`` is skipped once ``tp x min_replicas`` already reaches the best
+    fleet found, since it cannot beat it. When no shape holds the SLO, the
+    fleet is sized to the nearest targets some shape reaches (both scaled by
+    the same factor) and says why.
+
+    Raises
+    ------
+    InputError
+        When the model does not fit even on 64 accelerators.
+    """
+    first = first_tp(model, hw, cfg.weights, eng)
+    built: dict[int, Shape] = {}
+
+    def shape(tp: int) -> Shape:
+        if tp not in built:
+            built[tp] = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng)
+        return built[tp]
+
+    def search(t: Targets):
+        best = None
+        for tp in TP_CHOICES:
+            if tp < first:
+                continue
+            if best is not None and tp * t.min_replicas >= best[0].tp * best[2]:
+                break
+            sh = shape(tp)
+            if not sh.fits:
+                continue
+            if best is not None and t.at_slo:
+                # Lower bound: no batch under the SLO batch does more work per second.
+                b = sh.slo_batch(t.tpot_s, t.ttft_s)
+                if b and tp * max(t.min_replicas, ceil_div(
+                        lam * sh.seconds_per_request(b) / t.utilization)) >= best[0].tp * best[2]:
+                    continue
+            got = size_shape(sh, lam, t)
+            if got and (best is None or tp * got[2] < best[0].tp * best[2]):
+                best = got
+        return best
+
+    found, reason = search(tg), ""
+    shapes = [sh for sh in built.values() if sh.fits]
+    if not shapes:
+        raise InputError(
+            f"{role}_model",
+            f"{model.id} at {cfg.weights} with {work.prompt_tokens + work.output_tokens:.0f}-token "
+            f"sequences does not fit on {TP_CHOICES[-1]} x {hw.id}",
+        )
+    if found is None:
+        # The nearest the hardware gets: both targets scaled by the smallest
+        # factor any shape reaches at batch 1, so at least that shape fits.
+        # Harder inputs can then only cost more, never fall back to a cheaper,
+        # slower fleet.
+        t1 = min(sh.tpot(1) for sh in shapes)
+        f1 = min(sh.ttft(1) for sh in shapes)
+        scale = min(max(sh.tpot(1) / tg.tpot_s, sh.ttft(1) / tg.ttft_s) for sh in shapes)
+        near = Targets(tg.ttft_s * scale * (1 + 1e-9), tg.tpot_s * scale * (1 + 1e-9), True,
+                       tg.min_replicas, tg.utilization)
+        why = []
+        if t1 > tg.tpot_s:
+            why.append(f"TPOT is at least {t1 * 1e3:,.0f} ms even at batch 1 "
+                       f"(target {tg.tpot_s * 1e3:,.0f} ms)")
+        if f1 > tg.ttft_s:
+            why.append(f"TTFT is at least {f1 * 1e3:,.0f} ms even at batch 1 "
+                       f"(target {tg.ttft_s * 1e3:,.0f} ms)")
+        reason = (f"{model.id} on {hw.id}: " + " and ".join(why or ["no shape holds both targets"])
+                  + f"; priced at the fastest fleet, held to {near.ttft_s * 1e3:,.0f} ms TTFT "
+                  f"and {near.tpot_s * 1e3:,.0f} ms TPOT")
+        found = search(near) or search(Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas,
+                                                tg.utilization))
+    perf, n_thr, n, w = found
+    return Fleet(role, model.id, share, n, perf.tp * n, perf, lam, n_thr, w,
+                 perf.ttft_s + w.p50_s, perf.ttft_s + w.p90_s, perf.tpot_s,
+                 meets_slo=not reason, reason=reason)
+
+
+def pooled_fleets(fleets, model_of, hw, cfg: Config, work: Workload, eng: Engine,
+                  tg: Targets) -> tuple[tuple[Fleet, ...] | None, str]:
+    """Both models on one pool of replicas, each replica holding both; None and
+    the reason when no pool holds them or one is not cheaper.
+
+    Derivation
+    ----------
+    Memory: a pool replica of ``tp`` GPUs holds both models' weights; what is
+    left, ``M - W_big - W_small``, is split between the two models' KV in
+    proportion to the KV their requests keep in flight, ``lam_i x resident_i
+    x kv_i``.
+
+    Time-slicing: the two models cannot run in one kernel, so a replica
+    alternates their decode steps. Each model's token then waits for the
+    other's step: ``TPOT_i = step_i(B_i) + step_j(B_j)``. Each model's batch is
+    therefore held to half the TPOT target, and its first token also waits
+    for one step of the other model. Replica-seconds per request are as when
+    alone, so ``n >= sum(lam_i / requests/s_i) / utilization``.
+    """
+    rates = [f.arrivals_per_s for f in fleets]
+    demand = [f.arrivals_per_s * f.perf.resident_tokens * f.perf.kv_bytes_per_token
+              for f in fleets]
+    models_ = [model_of[f.role] for f in fleets]
+    start = max(first_tp(m, hw, cfg.weights, eng) for m in models_)
+    separate = sum(f.gpus for f in fleets)
+    half = Targets(tg.ttft_s, tg.tpot_s / 2, tg.at_slo, tg.min_replicas, tg.utilization)
+    best, why = None, ""
+    for tp in TP_CHOICES:
+        if tp < start:
+            continue
+        if tp * tg.min_replicas >= (best[0] if best else separate):
+            break
+        room = (hw.hbm_GB * 1e9 * tp * eng.memory_utilization
+                - sum(m.params_total_B * 1e9 * BYTES_PER_PARAM[cfg.weights] for m in models_))
+        if room <= 0:
+            why = why or f"both models' weights do not fit on {tp} x {hw.id}"
+            continue
+        shapes = [Shape(m, hw, tp, cfg.weights, cfg.kv_cache, work, eng,
+                        kv_room=room * d / sum(demand)) for m, d in zip(models_, demand, strict=True)]
+        if not all(sh.fits for sh in shapes):
+            why = why or (f"both models' weights fit on {tp} x {hw.id} but not the KV "
+                          f"of a sequence each")
+            continue
+        if tg.at_slo:
+            batches = [sh.slo_batch(half.tpot_s, tg.ttft_s) for sh in shapes]
+            if 0 in batches:
+                why = why or (f"time-slicing two models on {tp} x {hw.id} cannot hold "
+                              f"TPOT {tg.tpot_s * 1e3:,.0f} ms")
+                continue
+        else:
+            batches = [sh.cap for sh in shapes]
+        perfs = [sh.at(b, _limit(sh, b, half)) for sh, b in zip(shapes, batches, strict=True)]
+        steps = [p.tpot_s for p in perfs]
+        extra = [sum(steps) - t for t in steps]  # the other model's step
+        n_thr, n, w = replicas_needed(perfs, rates, extra, tg)
+        if best is None or tp * n < best[0]:
+            best = (tp * n, tp, n_thr, n, w, perfs, extra)
+    if best is None:
+        return None, why or "no pool shape is cheaper than two fleets"
+    gpus, tp, n_thr, n, w, perfs, extra = best
+    if gpus >= separate:
+        return None, (f"one pool would need {gpus} GPUs, two fleets {separate}: kept apart")
+    out = tuple(
+        replace(f, replicas=n, perf=p, replicas_for_throughput=n_thr, wait=w,
+                ttft_p50_s=p.ttft_s + x + w.p50_s, ttft_p90_s=p.ttft_s + x + w.p90_s,
+                tpot_s=p.tpot_s + x)
+        for f, p, x in zip(fleets, perfs, extra, strict=True))
+    return out, (f"one pool of {n} × {tp} {hw.id} holds both models' weights and KV; "
+                 f"time-slicing them raises each model's TPOT by the other's step")
+
+
 def evaluate(cfg: Config, s) -> Outcome:
     """Size and price the fleet for configuration ``cfg`` of scenario ``s``.
 
     Derivation
     ----------
-    Requests reach each model at ``requests_per_day / 86,400 x
-    peak_to_average x share`` per second at the busiest hour. A model needs
-    ``rate / (replica requests/s x utilization)`` replicas. Apart, each fleet
-    rounds up to whole replicas: ``tp x ceil(replicas)`` GPUs. Consolidated,
-    both share one pool: ``ceil(sum of tp x replicas)`` GPUs, and at least
-    one replica's worth. The replica shape (tensor-parallel size) of each
-    model is the one that needs the fewest GPUs; latency is then reported
-    against the SLO bands, not optimised for (so cost falls monotonically as
-    any lever is pushed further).
+    Requests reach each model at ``lam = requests_per_day / 86,400 x
+    peak_to_average x share`` per second at the busiest hour. Each model's
+    fleet is sized by :func:`best_fleet`: at the SLO, the batch keeps TPOT
+    under its target and the replica count holds the 90th-percentile TTFT,
+    queueing included (:func:`queue`); at least ``min_replicas`` replicas
+    either way. Apart, the fleets add up. Consolidated, both models share one
+    pool when it fits in memory and needs fewer GPUs (:func:`pooled_fleets`).
 
     Routing shares: with a *split*, the small model gets ``route_share`` of
     requests and the big one the rest. With a *cascade*, the small model sees
     every request and the big one the ``1 - route_share`` that escalate; an
-    escalated request's first token waits for the small model's whole reply.
+    escalated request's first token waits for the small model's whole reply,
+    and its reply streams at the big model's pace.
     """
     hw = specs.get(cfg.hardware)
     prompt = s.system_prompt_tokens + s.user_tokens
     work = Workload(prompt, cfg.cache_hit_rate * prompt, s.output_tokens)
     eng = engine_of(s, cfg.batching)
+    tg = targets_of(s)
     peak_rps = s.requests_per_day / SECONDS_PER_DAY * s.peak_to_average
 
     shares = {"big": 1.0 - cfg.route_share, "small": cfg.route_share}
     if cfg.route_policy == "cascade" and cfg.route_share > 0:
         shares["small"] = 1.0
-    options = {}
+    fleets, model_of = [], {}
     for role in ("big", "small"):
         q = shares[role]
         if q <= 0:
             continue
         model = models.get(getattr(s, f"{role}_model"), getattr(s, f"{role}_params_B"),
                            field=f"{role}_model")
-        options[role] = [
-            Fleet(role, model.id, q, (x := peak_rps * q / (r.requests_per_s * s.utilization)),
-                  r.tp * ceil_div(x), r)
-            for r in candidates(model, hw, cfg.weights, cfg.kv_cache, work, eng,
-                                field=f"{role}_model")
-        ]
-    pooled = cfg.consolidate and len(options) > 1
-
-    def size(combo) -> tuple:
-        """GPUs for one choice of replica shape per model, then tie-breakers."""
-        frac = sum(f.perf.tp * f.replicas for f in combo)
-        apart = sum(f.gpus for f in combo)
-        gpus = max(ceil_div(frac), max(f.perf.tp for f in combo)) if pooled else apart
-        return gpus, frac, max(f.perf.tpot_s for f in combo)
-
-    # The cheapest shape: fewest GPUs, then least fractional load, then lowest TPOT.
-    fleets = min(itertools.product(*options.values()), key=size)
-    gpus = size(fleets)[0]
+        model_of[role] = model
+        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg))
+    fleets = tuple(fleets)
     separate = sum(f.gpus for f in fleets)
+    gpus, pooled, note = separate, False, ""
+    if cfg.consolidate and len(fleets) > 1:
+        shared, note = pooled_fleets(fleets, model_of, hw, cfg, work, eng, tg)
+        if shared is not None:
+            fleets, pooled = shared, True
+            gpus = shared[0].perf.tp * shared[0].replicas
     cost = gpus * cfg.usd_per_gpu_hour * 24
 
-    # Latency, as users see it.
-    by_role = {f.role: f for f in fleets}
-    big, small = by_role.get("big"), by_role.get("small")
-    esc = shares["big"]
-    if small is None:
-        ttft, tpot = big.perf.ttft_s, big.perf.tpot_s
-    elif big is None:
-        ttft, tpot = small.perf.ttft_s, small.perf.tpot_s
-    elif cfg.route_policy == "cascade":
-        small_full = small.perf.ttft_s + s.output_tokens * small.perf.tpot_s
-        ttft = small.perf.ttft_s + esc * (small_full - small.perf.ttft_s + big.perf.ttft_s)
-        tpot = cfg.route_share * small.perf.tpot_s + esc * big.perf.tpot_s
-    else:
-        ttft = cfg.route_share * small.perf.ttft_s + esc * big.perf.ttft_s
-        tpot = cfg.route_share * small.perf.tpot_s + esc * big.perf.tpot_s
+    classes = request_classes(fleets, cfg, s, shares["big"], tg)
+    worst = max(classes, key=lambda c: (c.ttft_p90_ms, c.tpot_ms))
+    reasons = [f.reason for f in fleets if f.reason]
+    for c in classes:
+        if not c.slo_met:
+            over = []
+            if c.ttft_p90_ms > s.ttft_slo_high_ms:
+                over.append(f"p90 TTFT {c.ttft_p90_ms:,.0f} ms")
+            if c.tpot_ms > s.tpot_slo_high_ms:
+                over.append(f"TPOT {c.tpot_ms:,.0f} ms")
+            reasons.append(f"{c.name} requests ({c.share * 100:.0f}%): {' and '.join(over)} over target"
+                           + ("; they wait for the small model's whole reply"
+                              if c.name == "escalated" else ""))
 
     # $/1M tokens: split the bill by accelerator-seconds, then by token class.
     gpu_s = {f.role: f.request_share * f.perf.gpu_seconds_per_request for f in fleets}
@@ -227,8 +622,8 @@ def evaluate(cfg: Config, s) -> Outcome:
         cost_per_day=cost,
         gpus=gpus,
         energy_kwh_per_day=gpus * hw.tdp_W * 24 / 1e3,
-        ttft_ms=ttft * 1e3,
-        tpot_ms=tpot * 1e3,
+        ttft_ms=max(c.ttft_p50_ms for c in classes),
+        tpot_ms=max(c.tpot_ms for c in classes),
         usd_per_1m_input=per_m(spend["input"], uncached_in),
         usd_per_1m_cached_input=per_m(spend["cached"], cached_in),
         usd_per_1m_output=per_m(spend["output"], out_tok),
@@ -237,4 +632,43 @@ def evaluate(cfg: Config, s) -> Outcome:
         separate_gpus=separate,
         tdp_W=hw.tdp_W,
         tdp_is_estimate=hw.tdp_is_estimate,
+        ttft_p90_ms=worst.ttft_p90_ms,
+        classes=classes,
+        slo_met=not reasons,
+        slo_reason="; ".join(reasons),
+        pooled=pooled,
+        pool_note=note,
+    )
+
+
+def request_classes(fleets, cfg: Config, s, escalate: float, tg: Targets) -> tuple[RequestClass, ...]:
+    """Latency per class of request.
+
+    A cascade's escalated request first runs to the end of the small model's
+    reply, then starts over on the big model: its TTFT quantile is taken as
+    the sum of the two models' TTFT quantiles plus the small reply's
+    remaining ``o - 1`` tokens (an upper bound for the sum of two waits), and
+    its reply streams at the big model's TPOT.
+    """
+    by = {f.role: f for f in fleets}
+    big, small = by.get("big"), by.get("small")
+
+    def cls(name, share, p50, p90, tpot):
+        ok = p90 <= tg.ttft_s * (1 + 1e-9) and tpot <= tg.tpot_s * (1 + 1e-9)
+        return RequestClass(name, share, p50 * 1e3, p90 * 1e3, tpot * 1e3, ok)
+
+    if small is None or big is None:
+        f = big or small
+        return (cls("all", 1.0, f.ttft_p50_s, f.ttft_p90_s, f.tpot_s),)
+    if cfg.route_policy == "cascade":
+        rest = (s.output_tokens - 1) * small.tpot_s
+        return (
+            cls("answered by small", cfg.route_share, small.ttft_p50_s, small.ttft_p90_s,
+                small.tpot_s),
+            cls("escalated", escalate, small.ttft_p50_s + rest + big.ttft_p50_s,
+                small.ttft_p90_s + rest + big.ttft_p90_s, big.tpot_s),
+        )
+    return (
+        cls("small", cfg.route_share, small.ttft_p50_s, small.ttft_p90_s, small.tpot_s),
+        cls("big", escalate, big.ttft_p50_s, big.ttft_p90_s, big.tpot_s),
     )

@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import functools
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
+from .datafile import Field, check_table, parse_text, read
 from .errors import InputError, SpecError
 
 _PACKAGE = "levers.model_specs"
 
-# key -> (type, required)
-_SCHEMA: dict[str, tuple[type, bool]] = {
-    "id": (str, True),
-    "name": (str, True),
-    "layers": (int, True),
-    "hidden_size": (int, True),
-    "attention_heads": (int, True),
-    "kv_heads": (int, True),
-    "head_dim": (int, True),
-    "params_total_B": (float, True),
-    "params_active_B": (float, True),
-    "experts": (int, False),
-    "experts_per_token": (int, False),
-    "kv_elements_per_token_per_layer": (int, False),
-    "source": (str, True),
-    "as_of": (str, True),
+#: Every field of a model file, with a plausible range: about two orders of
+#: magnitude around today's open models, so a typo fails on load.
+_SCHEMA: dict[str, Field] = {
+    "id": Field("str"),
+    "name": Field("str"),
+    "layers": Field("int", lo=1, hi=1000, unit="layers"),
+    "hidden_size": Field("int", lo=64, hi=200_000, unit="elements"),
+    "attention_heads": Field("int", lo=1, hi=1024, unit="heads"),
+    "kv_heads": Field("int", lo=1, hi=1024, unit="heads"),
+    "head_dim": Field("int", lo=8, hi=1024, unit="elements"),
+    "params_total_B": Field("number", lo=0.01, hi=100_000, unit="B params"),
+    "params_active_B": Field("number", lo=0.01, hi=100_000, unit="B params"),
+    "experts": Field("int", required=False, lo=1, hi=100_000, unit="experts"),
+    "experts_per_token": Field("int", required=False, lo=1, hi=100_000, unit="experts"),
+    "kv_elements_per_token_per_layer": Field("int", required=False, lo=1, hi=10_000_000, unit="elements"),
+    "context_window_tokens": Field("int", lo=256, hi=100_000_000, unit="tokens"),
+    "source": Field("str"),
+    "as_of": Field("date"),
 }
 
 
@@ -51,6 +54,10 @@ class Model:
         Cached values per token per layer. ``2 * kv_heads * head_dim`` (a key
         and a value per KV head) unless the file overrides it (DeepSeek's
         latent attention caches one compressed vector instead).
+    context_window_tokens
+        Longest sequence, prompt plus reply, the model is configured for
+        [tokens] (``max_position_embeddings`` in its config); ``None`` for a
+        model derived from a parameter count.
     derived
         True for a model built by :func:`custom` from a parameter count.
     """
@@ -67,6 +74,7 @@ class Model:
     experts: int = 1
     experts_per_token: int = 1
     kv_elements_per_token_per_layer: int = 0
+    context_window_tokens: int | None = None
     source: str = ""
     as_of: str = ""
     derived: bool = False
@@ -116,54 +124,78 @@ class Model:
 
 
 def _check(data: dict, filename: str) -> Model:
-    for key in data:
-        if key not in _SCHEMA:
-            raise SpecError(f"{filename}: {key}", f"unknown key; allowed: {', '.join(_SCHEMA)}")
-    values = {}
-    for key, (typ, required) in _SCHEMA.items():
-        if key not in data:
-            if required:
-                raise SpecError(f"{filename}: {key}", "missing required field")
-            continue
-        v = data[key]
-        if typ is str:
-            if not isinstance(v, str) or not v.strip():
-                raise SpecError(f"{filename}: {key}", f"must be non-empty text, got {v!r}")
-        else:
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-            if not ok or not math.isfinite(v) or v <= 0 or (typ is int and v != int(v)):
-                kind = "a positive whole number" if typ is int else "a positive number"
-                raise SpecError(f"{filename}: {key}", f"must be {kind}, got {v!r}")
-            v = typ(v)
-        values[key] = v
-    stem = filename.rsplit("/", 1)[-1].removesuffix(".toml")
+    """Validate a parsed model file against the schema and the relations between fields."""
+    values = check_table(filename, "", data, _SCHEMA)
+    stem = filename.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".toml")
     if values["id"] != stem:
         raise SpecError(f"{filename}: id", f"must match the file name {stem!r}, got {values['id']!r}")
+
+    def bad(key: str, message: str) -> SpecError:
+        return SpecError(f"{filename}: {key}", f"{message}, got {values[key]:g}")
+
+    if values["kv_heads"] > values["attention_heads"]:
+        raise bad("kv_heads", f"must not exceed attention_heads ({values['attention_heads']})")
+    if values["attention_heads"] % values["kv_heads"]:
+        raise bad("kv_heads", f"must divide attention_heads ({values['attention_heads']}): "
+                              "each KV head serves a whole group of query heads")
     if values["params_active_B"] > values["params_total_B"]:
-        raise SpecError(f"{filename}: params_active_B", "must not exceed params_total_B")
-    if values.get("experts_per_token", 1) > values.get("experts", 1):
-        raise SpecError(f"{filename}: experts_per_token", "must not exceed experts")
+        raise bad("params_active_B", f"must not exceed params_total_B ({values['params_total_B']:g})")
+    experts = values.get("experts", 1)
+    if experts == 1:
+        if values.get("experts_per_token", 1) != 1:
+            raise bad("experts_per_token", "must be 1 for a dense model (experts = 1)")
+        if values["params_active_B"] != values["params_total_B"]:
+            raise bad("params_active_B", f"must equal params_total_B ({values['params_total_B']:g}) "
+                                         "for a dense model; a mixture of experts also gives experts "
+                                         "and experts_per_token")
+    else:
+        if "experts_per_token" not in values:
+            raise SpecError(f"{filename}: experts_per_token", f"missing: a model with {experts} experts "
+                                                              "must say how many each token uses")
+        if values["experts_per_token"] >= experts:
+            raise bad("experts_per_token", f"must be less than experts ({experts}); when every expert "
+                                           "fires the model is dense: drop both fields")
     return Model(**values)
 
 
 def parse(text: str, filename: str) -> Model:
-    """Parse and validate one model file; raise :class:`SpecError` naming the field."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(filename, f"not valid TOML: {exc}") from None
-    return _check(data, filename)
+    """Parse and validate one model file.
+
+    Raises
+    ------
+    SpecError
+        If the TOML is malformed, a field is missing, unknown or outside its
+        plausible range, or fields contradict each other; the message names
+        ``filename`` and the field.
+    """
+    return _check(parse_text(text, filename), filename)
+
+
+def _load_entries(entries: list[tuple[str, object]]) -> dict[str, Model]:
+    out = {}
+    for label, entry in sorted(entries, key=lambda e: e[0]):
+        model = _check(read(entry, label), label)
+        out[model.id] = model
+    return dict(sorted(out.items()))
+
+
+def load_dir(path: str | Path) -> dict[str, Model]:
+    """Read and validate every ``*.toml`` model file in a directory.
+
+    Raises
+    ------
+    SpecError
+        If any file is invalid; the message names the file and the field.
+    """
+    return _load_entries([(str(p), p) for p in Path(path).glob("*.toml") if p.is_file()])
 
 
 @functools.cache
 def load_all() -> dict[str, Model]:
     """Every catalog model, keyed by id (read once, on first call)."""
-    out = {}
-    for entry in sorted(resources.files(_PACKAGE).iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            model = parse(entry.read_text(encoding="utf-8"), f"levers/model_specs/{entry.name}")
-            out[model.id] = model
-    return out
+    return _load_entries([(f"levers/model_specs/{entry.name}", entry)
+                          for entry in resources.files(_PACKAGE).iterdir()
+                          if entry.name.endswith(".toml") and entry.is_file()])
 
 
 def ids() -> list[str]:

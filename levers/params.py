@@ -9,6 +9,8 @@ query and the app's widgets all go through :func:`parse_value` and
 from __future__ import annotations
 
 import math
+import numbers
+import re
 
 import param
 from param.parameterized import Undefined
@@ -78,6 +80,28 @@ def allowed(p: param.Parameter) -> str:
     return f"{kind}{unit}"
 
 
+#: A number as text: ASCII digits, an optional sign, decimal point and exponent.
+#: Thousands may be grouped in threes with commas (``1,000,000``) or underscores
+#: (``1_000_000``), never mixed; a comma is never a decimal mark.
+_INT = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+|[0-9]+)"
+_NUMBER = re.compile(rf"[+-]?(?:{_INT}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+#: A comma used as a decimal mark, as in ``2,50`` or ``0,9``.
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+", re.ASCII)
+
+
+def _number_text(text: str, bad: InputError, name: str) -> float:
+    """Read a number typed as text; refuse anything but plain ASCII notation."""
+    text = text.strip()
+    if _NUMBER.fullmatch(text):
+        return float(text.replace(",", "").replace("_", ""))
+    if not text.isascii():
+        raise InputError(name, f"{bad.message}; write the number with the digits 0-9") from None
+    if _DECIMAL_COMMA.fullmatch(text):
+        raise InputError(name, f"{bad.message}; use a decimal point ({text.replace(',', '.')}), "
+                               "a comma only groups thousands (1,000,000)") from None
+    raise bad
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -113,7 +137,14 @@ def parse_value(p: param.Parameter, name: str, value):
             raise bad
         return v
     if isinstance(p, param.ListSelector):
-        items = value.split(",") if isinstance(value, str) else list(value or [])
+        if isinstance(value, str):
+            items = value.split(",")
+        elif isinstance(value, list | tuple | set | frozenset):
+            items = list(value)
+        elif value is None:
+            items = []
+        else:
+            raise bad
         items = [str(i).strip() for i in items if str(i).strip()]
         if any(i not in p.objects for i in items):
             raise bad
@@ -133,14 +164,18 @@ def parse_value(p: param.Parameter, name: str, value):
             return False
         raise bad
     # Numbers
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        x = _number_text(value, bad, name)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            x = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise bad from None
+    else:
         raise bad
-    try:
-        x = float(value.strip().replace("_", "").replace(",", "")) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise bad from None
     if not math.isfinite(x):
         raise bad
+    x += 0.0  # -0 is 0: never shown as "-0"
     if isinstance(p, param.Integer):
         if not x.is_integer():
             raise bad

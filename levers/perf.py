@@ -110,7 +110,8 @@ class ReplicaPerf:
     output_tokens_per_s
         Replica throughput [tokens/s].
     ttft_s, tpot_s
-        Time to first token and time per output token [s].
+        Time to first token once admitted (no queueing) and time per output
+        token [s].
     prefill_s
         Compute time of one request's uncached prefill [s].
     step_s
@@ -128,6 +129,13 @@ class ReplicaPerf:
         A decode step's bandwidth time, compute time and all-reduce time [s].
     weights_read_GB, resident_tokens, context_tokens, batch_by_memory, memory_GB
         Intermediate figures of the derivation, kept so it can be shown.
+    batch_run_s
+        Static batching: one batch's run, prefill to last token [s] (0 for
+        continuous batching).
+    decode_busy_s
+        Continuous batching: replica time one request's decode keeps the
+        compute busy, ``o x (t_cmp + t_comm) / B`` [s]; chunked prefill gets
+        the rest (0 for static batching).
     """
 
     tp: int
@@ -156,19 +164,14 @@ class ReplicaPerf:
     context_tokens: float = 0.0
     batch_by_memory: int = 0
     memory_GB: float = 0.0
+    batch_run_s: float = 0.0
+    decode_busy_s: float = 0.0
 
 
-def replica(
-    model: Model,
-    hw: Accelerator,
-    tp: int,
-    weights: str,
-    kv_cache: str,
-    work: Workload,
-    engine: Engine,
-    concurrency: int = 0,
-) -> ReplicaPerf | None:
-    """Model one replica; None when the model or one sequence does not fit.
+class Shape:
+    """One replica shape (model, accelerator, tensor-parallel size, formats,
+    workload, engine) with everything that does not depend on the batch
+    worked out once, so the batch and replica searches stay cheap.
 
     Derivation
     ----------
@@ -179,8 +182,8 @@ def replica(
     a reply grows, so on average a sequence holds its uncached prompt plus half
     its reply, ``p - c + o/2``. Static batching reserves the longest reply for
     every slot, ``p - c + o x r`` (r = longest/mean). The cached prefix ``c``
-    is held once. Batch ``B = floor((K - c x kv) / (resident x kv))``, capped
-    by ``max_batch`` and ``concurrency``.
+    is held once. The memory's batch ``B_mem = floor((K - c x kv) / (resident
+    x kv))``, capped by ``max_batch``.
 
     Decode step [s]: ``t_mem = (W_read(B) + B x ctx x kv) / (tp x BW x mbu)``
     with ``ctx = p + o/2`` (attention reads the whole context, cached part
@@ -193,96 +196,257 @@ def replica(
     Continuous batching with chunked prefill: prefill chunks ride in decode
     steps and use the compute that bandwidth-bound steps leave idle, so one
     request costs ``max(o x t_mem / B, o x t_cmp / B + t_pre)`` replica-seconds
-    and TPOT is that time x B / o. Static batching runs prefill, then
+    and TPOT is that time x B / o, i.e. ``max(t_mem, t_cmp + B t_pre / o) +
+    t_comm``: both terms grow with ``B``. Static batching runs prefill, then
     ``o x r`` steps for every slot: ``t_pre + o x r x t_step / B``.
 
-    TTFT: continuous, ``t_pre + TPOT`` (the prompt's compute, then one step);
-    static, the whole batch's prefill ``B x t_pre`` plus a step, plus on
-    average half a batch's run waiting for the current batch to drain.
-    Queueing at high load is not modeled.
+    TTFT once a request is admitted (queueing is added by the fleet, see
+    :mod:`levers.queueing`): continuous, ``t_pre + TPOT`` (the prompt's
+    compute, then one step); static, the whole batch's prefill ``B x t_pre``
+    plus a step.
     """
-    p, c, o = work.prompt_tokens, work.cached_tokens, work.output_tokens
-    fmt = compute_format(weights, hw)
-    peak = hw.peak_TFLOPS(fmt) * 1e12 * tp  # [FLOP/s]
-    bw = hw.hbm_bandwidth_TBps * 1e12 * tp  # [B/s]
-    mem = hw.hbm_GB * 1e9 * tp * engine.memory_utilization
-    w_bytes = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
-    kv = model.kv_bytes_per_token(BYTES_PER_KV[kv_cache])
-    budget = mem - w_bytes
-    static = engine.batching == "static"
-    r = engine.longest_over_mean if static else 1.0
-    resident = (p - c) + (o * r if static else o / 2)
-    room = budget - c * kv
-    if room <= 0 or room < resident * kv:
+
+    __slots__ = (
+        "_slo",
+        "active",
+        "attn",
+        "b_mem",
+        "bpp",
+        "budget",
+        "comm0",
+        "comm1",
+        "ctx",
+        "eff_bw",
+        "eff_peak",
+        "engine",
+        "fmt",
+        "hw",
+        "kv",
+        "kv_cache",
+        "mem",
+        "model",
+        "o",
+        "r",
+        "resident",
+        "room",
+        "static",
+        "t_pre",
+        "tp",
+        "w_bytes",
+        "weights",
+        "work",
+    )
+
+    def __init__(self, model: Model, hw: Accelerator, tp: int, weights: str, kv_cache: str,
+                 work: Workload, engine: Engine, kv_room: float | None = None) -> None:
+        p, c, o = work.prompt_tokens, work.cached_tokens, work.output_tokens
+        self.model, self.hw, self.tp, self.work, self.engine = model, hw, tp, work, engine
+        self.weights, self.kv_cache, self.o = weights, kv_cache, o
+        self.fmt = compute_format(weights, hw)
+        self.bpp = BYTES_PER_PARAM[weights]
+        self.mem = hw.hbm_GB * 1e9 * tp * engine.memory_utilization
+        self.w_bytes = model.params_total_B * 1e9 * self.bpp
+        self.kv = model.kv_bytes_per_token(BYTES_PER_KV[kv_cache])
+        self.budget = self.mem - self.w_bytes
+        self.static = engine.batching == "static"
+        self.r = engine.longest_over_mean if self.static else 1.0
+        self.resident = (p - c) + (o * self.r if self.static else o / 2)
+        # kv_room: memory this model may use for KV (a shared pool gives each
+        # model a part of what both models' weights leave).
+        self.room = (self.budget if kv_room is None else kv_room) - c * self.kv
+        per_seq = self.resident * self.kv
+        self.b_mem = int(self.room // per_seq) if self.room > 0 and per_seq > 0 else 0
+        self.active = model.params_active_B * 1e9
+        self.ctx = p + (o * self.r if self.static else o) / 2
+        self.eff_bw = hw.hbm_bandwidth_TBps * 1e12 * tp * engine.mbu
+        self.eff_peak = hw.peak_TFLOPS(self.fmt) * 1e12 * tp * engine.mfu
+        self.attn = model.attention_flops_per_token(self.ctx)
+        new = p - c
+        pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
+        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, new)
+        # t_comm(tokens) = comm0 + comm1 x tokens
+        self.comm0 = t_comm(model, hw, tp, 0.0)
+        self.comm1 = t_comm(model, hw, tp, 1.0) - self.comm0
+        self._slo: dict = {}
+
+    @property
+    def fits(self) -> bool:
+        """Whether the weights plus one sequence fit."""
+        return self.b_mem >= 1
+
+    @property
+    def cap(self) -> int:
+        """Largest batch memory and ``max_batch`` allow [sequences]."""
+        mb = self.engine.max_batch
+        return min(self.b_mem, mb) if mb else self.b_mem
+
+    def parts(self, batch: int) -> tuple[float, float, float]:
+        """A decode step's bandwidth, compute and communication time at ``batch`` [s]."""
+        w_read = self.model.weight_bytes_read(batch, self.bpp)
+        t_mem = (w_read + batch * self.ctx * self.kv) / self.eff_bw
+        t_cmp = batch * (2 * self.active + self.attn) / self.eff_peak
+        return t_mem, t_cmp, self.comm0 + self.comm1 * batch
+
+    def tpot(self, batch: int) -> float:
+        """Time per output token at ``batch`` [s] (grows with the batch)."""
+        t_mem, t_cmp, comm = self.parts(batch)
+        if self.static:
+            return max(t_mem, t_cmp) + comm
+        return max(t_mem, t_cmp + batch * self.t_pre / self.o) + comm
+
+    def ttft(self, batch: int) -> float:
+        """Time to first token once admitted, without queueing [s]."""
+        if self.static:
+            return batch * self.t_pre + self.tpot(batch)
+        return self.t_pre + self.tpot(batch)
+
+    def slo_batch(self, tpot_s: float, ttft_s: float, cap: int | None = None) -> int:
+        """Largest batch up to ``cap`` whose TPOT and unqueued TTFT meet the targets; 0 if none.
+
+        Both grow with the batch, so a bisection finds it.
+        """
+        key = (tpot_s, ttft_s, cap)
+        if key not in self._slo:
+            self._slo[key] = self._slo_batch(tpot_s, ttft_s, cap)
+        return self._slo[key]
+
+    def _slo_batch(self, tpot_s: float, ttft_s: float, cap: int | None) -> int:
+        hi = self.cap if cap is None else cap
+
+        pre, static = self.t_pre, self.static
+
+        def ok(b):
+            t = self.tpot(b)
+            return t <= tpot_s and (b * pre if static else pre) + t <= ttft_s
+
+        if hi < 1 or not ok(1):
+            return 0
+        if ok(hi):
+            return hi
+        lo = 1
+        guess = self._linear_batch(tpot_s, ttft_s)
+        if guess is not None:  # dense model: solved in closed form, checked here
+            g = max(1, min(guess, hi - 1))
+            if ok(g) and not ok(g + 1):
+                return g
+            lo, hi = (g, hi) if ok(g) else (lo, g)  # ok(lo) holds, ok(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def seconds_per_request(self, batch: int) -> float:
+        """Replica-seconds one request costs at ``batch`` [s] (falls as the batch grows)."""
+        t_mem, t_cmp, comm = self.parts(batch)
+        if self.static:
+            return self.t_pre + self.o * self.r * (max(t_mem, t_cmp) + comm) / batch
+        return max(self.o * (t_mem + comm) / batch, self.o * (t_cmp + comm) / batch + self.t_pre)
+
+    def _linear_batch(self, tpot_s: float, ttft_s: float) -> int | None:
+        """For a dense model every step term is linear in ``B``: ``x + y B``.
+        The largest ``B`` keeping each term under its target, or None for an
+        MoE model (whose weight reads grow with ``B`` non-linearly)."""
+        m = self.model
+        if m.experts > 1 and m.params_total_B > m.params_active_B:
+            return None
+        x_mem = self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
+        y_mem = self.ctx * self.kv / self.eff_bw + self.comm1
+        y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1
+        if self.static:
+            # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
+            terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
+                     (x_mem, y_mem + self.t_pre, ttft_s), (self.comm0, y_cmp + self.t_pre, ttft_s)]
+        else:
+            y_cmp += self.t_pre / self.o
+            terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
+                     (x_mem + self.t_pre, y_mem, ttft_s), (self.comm0 + self.t_pre, y_cmp, ttft_s)]
+        return int(min((t - x) / y for x, y, t in terms if y > 0))
+
+    def at(self, batch: int, limit: str) -> ReplicaPerf:
+        """The replica's figures at ``batch`` (``limit`` says what set it)."""
+        o, c = self.o, self.work.cached_tokens
+        w_read = self.model.weight_bytes_read(batch, self.bpp)
+        t_mem = (w_read + batch * self.ctx * self.kv) / self.eff_bw
+        t_cmp = batch * (2 * self.active + self.attn) / self.eff_peak
+        comm = self.comm0 + self.comm1 * batch
+        step = max(t_mem, t_cmp) + comm
+        t_pre, r = self.t_pre, self.r
+        if self.static:
+            per_req = t_pre + o * r * step / batch
+            tpot = step
+            ttft = batch * t_pre + step
+        else:
+            per_req = max(o * (t_mem + comm) / batch, o * (t_cmp + comm) / batch + t_pre)
+            tpot = per_req * batch / o
+            ttft = t_pre + tpot
+        # Cost attribution by standalone work: the uncached prompt's compute, and
+        # the decode steps' time, of which the cached prefix's KV reads take the
+        # share of bytes they move when steps are bandwidth-bound.
+        decode_alone = o * r * step / batch
+        frac_cached = batch * c * self.kv / self.eff_bw / step if t_mem >= t_cmp else 0.0
+        total = t_pre + decode_alone
+        share_pre = t_pre / total
+        share_cached = decode_alone * frac_cached / total
+        return ReplicaPerf(
+            tp=self.tp,
+            batch=batch,
+            batch_limit=limit,
+            gpu_seconds_per_request=per_req * self.tp,
+            requests_per_s=1.0 / per_req,
+            output_tokens_per_s=o / per_req,
+            ttft_s=ttft,
+            tpot_s=tpot,
+            prefill_s=t_pre,
+            step_s=step,
+            step_bound="bandwidth" if t_mem >= t_cmp else "compute",
+            share_prefill=share_pre,
+            share_cached=share_cached,
+            share_decode=1.0 - share_pre - share_cached,
+            weight_GB=self.w_bytes / 1e9,
+            kv_budget_GB=self.budget / 1e9,
+            kv_bytes_per_token=self.kv,
+            compute_format=self.fmt,
+            t_mem_s=t_mem,
+            t_cmp_s=t_cmp,
+            t_comm_s=comm,
+            weights_read_GB=w_read / 1e9,
+            resident_tokens=self.resident,
+            context_tokens=self.ctx,
+            batch_by_memory=self.b_mem,
+            memory_GB=self.mem / 1e9,
+            batch_run_s=batch * t_pre + o * r * step if self.static else 0.0,
+            decode_busy_s=0.0 if self.static else o * (t_cmp + comm) / batch,
+        )
+
+
+def replica(
+    model: Model,
+    hw: Accelerator,
+    tp: int,
+    weights: str,
+    kv_cache: str,
+    work: Workload,
+    engine: Engine,
+    concurrency: int = 0,
+) -> ReplicaPerf | None:
+    """Model one replica at the largest batch memory, ``max_batch`` and
+    ``concurrency`` allow; None when the model or one sequence does not fit.
+
+    See :class:`Shape` for the derivation.
+    """
+    sh = Shape(model, hw, tp, weights, kv_cache, work, engine)
+    if not sh.fits:
         return None
-    b_mem = int(room // (resident * kv))
-    limits = [(b_mem, "memory")]
+    limits = [(sh.b_mem, "memory")]
     if engine.max_batch:
         limits.append((engine.max_batch, "max_batch"))
     if concurrency:
         limits.append((concurrency, "concurrency"))
     batch, limit = min(limits, key=lambda t: t[0])
-
-    active = model.params_active_B * 1e9
-    ctx = p + (o * r if static else o) / 2
-    eff_bw = bw * engine.mbu
-    eff_peak = peak * engine.mfu
-    w_read = model.weight_bytes_read(batch, BYTES_PER_PARAM[weights])
-    t_mem = (w_read + batch * ctx * kv) / eff_bw
-    t_cmp = batch * (2 * active + model.attention_flops_per_token(ctx)) / eff_peak
-    comm = t_comm(model, hw, tp, batch)
-    step = max(t_mem, t_cmp) + comm
-    new = p - c
-    pre_flops = 2 * active * new + model.attention_flops_per_token(c + new / 2) * new
-    t_pre = pre_flops / eff_peak + t_comm(model, hw, tp, new)
-
-    if static:
-        per_req = t_pre + o * r * step / batch
-        tpot = step
-        batch_run = batch * t_pre + o * r * step
-        ttft = batch * t_pre + step + batch_run / 2
-    else:
-        mem_side = o * (t_mem + comm) / batch
-        cmp_side = o * (t_cmp + comm) / batch + t_pre
-        per_req = max(mem_side, cmp_side)
-        tpot = per_req * batch / o
-        ttft = t_pre + tpot
-    # Cost attribution by standalone work: the uncached prompt's compute, and
-    # the decode steps' time, of which the cached prefix's KV reads take the
-    # share of bytes they move when steps are bandwidth-bound.
-    decode_alone = o * r * step / batch
-    frac_cached = batch * c * kv / eff_bw / step if t_mem >= t_cmp else 0.0
-    total = t_pre + decode_alone
-    share_pre = t_pre / total
-    share_cached = decode_alone * frac_cached / total
-    return ReplicaPerf(
-        tp=tp,
-        batch=batch,
-        batch_limit=limit,
-        gpu_seconds_per_request=per_req * tp,
-        requests_per_s=1.0 / per_req,
-        output_tokens_per_s=o / per_req,
-        ttft_s=ttft,
-        tpot_s=tpot,
-        prefill_s=t_pre,
-        step_s=step,
-        step_bound="bandwidth" if t_mem >= t_cmp else "compute",
-        share_prefill=share_pre,
-        share_cached=share_cached,
-        share_decode=1.0 - share_pre - share_cached,
-        weight_GB=w_bytes / 1e9,
-        kv_budget_GB=budget / 1e9,
-        kv_bytes_per_token=kv,
-        compute_format=fmt,
-        t_mem_s=t_mem,
-        t_cmp_s=t_cmp,
-        t_comm_s=comm,
-        weights_read_GB=w_read / 1e9,
-        resident_tokens=resident,
-        context_tokens=ctx,
-        batch_by_memory=b_mem,
-        memory_GB=mem / 1e9,
-    )
+    return sh.at(batch, limit)
 
 
 #: Fixed cost of one all-reduce across the tensor-parallel group [s]: launch
@@ -308,44 +472,6 @@ def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float) -> float:
 TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 
 
-def candidates(
-    model: Model,
-    hw: Accelerator,
-    weights: str,
-    kv_cache: str,
-    work: Workload,
-    engine: Engine,
-    *,
-    field: str = "big_model",
-) -> list[ReplicaPerf]:
-    """The tensor-parallel sizes worth trying, each modeled.
-
-    From the smallest power of two whose memory holds the weights, up to
-    ``max(8, 4 x`` that size``)``: one 8-GPU node, or four times the
-    minimum for models that need more. Larger groups only add communication.
-    The window depends on the weights alone, not on the workload, so pushing
-    a lever never removes the cheapest shape. Sizes where one sequence does
-    not fit beside the weights are dropped.
-
-    Raises
-    ------
-    InputError
-        When the model does not fit even on 64 accelerators.
-    """
-    w_bytes = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
-    per_gpu = hw.hbm_GB * 1e9 * engine.memory_utilization
-    first = next((tp for tp in TP_CHOICES if tp * per_gpu > w_bytes), TP_CHOICES[-1])
-    window = [tp for tp in TP_CHOICES if first <= tp <= max(8, 4 * first)]
-    fits = [r for tp in window if (r := replica(model, hw, tp, weights, kv_cache, work, engine))]
-    if not fits:
-        raise InputError(
-            field,
-            f"{model.id} at {weights} with {work.prompt_tokens + work.output_tokens:.0f}-token "
-            f"sequences does not fit on {TP_CHOICES[-1]} x {hw.id}",
-        )
-    return fits
-
-
 def throughput(
     model: Model,
     hw: Accelerator,
@@ -362,12 +488,19 @@ def throughput(
     memory_utilization: float,
     cached_tokens: int = 0,
     longest_over_mean: float = 2.0,
+    max_batch: int = 0,
+    slo: tuple[float, float] | None = None,
 ) -> dict:
     """Throughput of one replica on ``gpus`` accelerators (tensor parallel).
 
-    ``concurrency=0`` means offline: as many sequences as memory allows.
-    Returns a JSON-ready dict with ``output_tokens_per_s``,
-    ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms`` and ``batch``.
+    The batch is the largest that memory, ``max_batch`` and ``concurrency``
+    allow (0: no cap); with ``slo = (tpot_s, ttft_s)`` it is further held to
+    the largest whose TPOT and TTFT before queueing meet those targets, as the
+    waterfall sizes a replica (:meth:`Shape.slo_batch`). The figures are a
+    :class:`Shape` replica's, the same code the waterfall prices. Returns a
+    JSON-ready dict with ``output_tokens_per_s``,
+    ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms``, ``batch`` and
+    ``slo_met`` (None without ``slo``).
 
     Raises
     ------
@@ -375,10 +508,10 @@ def throughput(
         When the model plus one sequence does not fit on ``gpus`` accelerators.
     """
     engine = Engine(batching=batching, mfu=mfu, mbu=mbu, memory_utilization=memory_utilization,
-                    max_batch=0, longest_over_mean=longest_over_mean)
+                    max_batch=max_batch, longest_over_mean=longest_over_mean)
     work = Workload(input_tokens, min(cached_tokens, input_tokens), output_tokens)
-    r = replica(model, hw, gpus, weights, kv_cache, work, engine, concurrency)
-    if r is None:
+    sh = Shape(model, hw, gpus, weights, kv_cache, work, engine)
+    if not sh.fits:
         need = model.params_total_B * BYTES_PER_PARAM[weights]
         raise InputError(
             "gpus",
@@ -386,6 +519,19 @@ def throughput(
             f"{input_tokens + output_tokens}-token sequence does not fit in {gpus} x {hw.id} "
             f"({hw.hbm_GB:g} GB each at {memory_utilization:g} utilization); use more GPUs",
         )
+    limits = [(sh.b_mem, "memory")]
+    if max_batch:
+        limits.append((max_batch, "max_batch"))
+    if concurrency:
+        limits.append((concurrency, "concurrency"))
+    batch, limit = min(limits, key=lambda t: t[0])
+    met = None
+    if slo is not None:
+        b = sh.slo_batch(slo[0], slo[1], batch)
+        met = b > 0
+        if b and b < batch:
+            batch, limit = b, ("tpot" if sh.tpot(b + 1) > slo[0] else "ttft")
+    r = sh.at(batch, limit)
     return {
         "model": model.id,
         "hardware": hw.id,
@@ -394,9 +540,11 @@ def throughput(
         "kv_cache": kv_cache,
         "batching": batching,
         "input_tokens": input_tokens,
+        "cached_tokens": work.cached_tokens,
         "output_tokens": output_tokens,
         "batch": r.batch,
         "batch_limit": r.batch_limit,
+        "slo_met": met,
         "output_tokens_per_s": r.output_tokens_per_s,
         "output_tokens_per_s_per_gpu": r.output_tokens_per_s / gpus,
         "requests_per_s": r.requests_per_s,

@@ -157,11 +157,24 @@ class Scenario(param.Parameterized):
         doc="most sequences a replica decodes at once (vLLM's max_num_seqs)",
     )
 
+    # ---- sizing ---------------------------------------------------------
+    sizing = Choice(
+        "slo", objects=["slo", "max_throughput"],
+        doc="slo: batches and replicas hold the TPOT and p90 TTFT targets; "
+            "max_throughput: the largest batch memory allows, latency only reported",
+    )
+    min_replicas = Count(
+        2, bounds=(1, 1000), unit="replicas",
+        doc="fewest replicas each serving model (or a shared pool) runs, for redundancy",
+    )
+
     # ---- SLO bands ------------------------------------------------------
     ttft_slo_low_ms = Quantity(200, bounds=(1, 60_000), step=10, unit="ms", doc="TTFT band, lower edge")
-    ttft_slo_high_ms = Quantity(800, bounds=(1, 60_000), step=10, unit="ms", doc="TTFT band, upper edge")
+    ttft_slo_high_ms = Quantity(800, bounds=(1, 60_000), step=10, unit="ms",
+                                doc="TTFT band, upper edge: the 90th-percentile target fleets are sized for")
     tpot_slo_low_ms = Quantity(30, bounds=(1, 10_000), step=1, unit="ms", doc="TPOT band, lower edge")
-    tpot_slo_high_ms = Quantity(80, bounds=(1, 10_000), step=1, unit="ms", doc="TPOT band, upper edge")
+    tpot_slo_high_ms = Quantity(80, bounds=(1, 10_000), step=1, unit="ms",
+                                doc="TPOT band, upper edge: the target batches are sized for")
 
     # ---- illustrative mode ----------------------------------------------
     baseline_cost_per_day = Quantity(
@@ -203,7 +216,7 @@ class Scenario(param.Parameterized):
 
     def snapshot(self) -> SimpleNamespace:
         """The inputs as plain attributes, for fast repeated reads."""
-        return SimpleNamespace(**self.values())
+        return SimpleNamespace(**{k: getattr(self, k) for k in self.keys()})
 
     def changed(self, base: Scenario | None = None) -> dict:
         """Inputs that differ from ``base`` (the defaults when None)."""
@@ -249,10 +262,28 @@ def check_consistency(s: Scenario) -> None:
     ------
     InputError
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
-        or an SLO band's lower edge lies above its upper edge.
+        an SLO band's lower edge lies above its upper edge, the small model
+        that routing uses is larger than the big one, or a request (prompt
+        plus reply) is longer than a model's context window.
     """
     if "quantization" not in s.off:
         require_weight_format(s.weights, s.hardware, "the lever-5 hardware")
     for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
         if getattr(s, lo) > getattr(s, hi):
             raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")
+    big = models.get(s.big_model, s.big_params_B, field="big_model")
+    used = [("big_model", big)]
+    if "routing" not in s.off and s.route_share > 0:
+        small = models.get(s.small_model, s.small_params_B, field="small_model")
+        if small.params_total_B > big.params_total_B:
+            raise InputError("small_model", (
+                f"{small.id} ({small.params_total_B:g}B parameters) is larger than the big model "
+                f"{big.id} ({big.params_total_B:g}B); routing sends easy requests to the smaller "
+                "model: pick a smaller small_model or a larger big_model"))
+        used.append(("small_model", small))
+    tokens = s.system_prompt_tokens + s.user_tokens + s.output_tokens
+    for role, m in used:
+        if m.context_window_tokens is not None and tokens > m.context_window_tokens:
+            raise InputError("context", (
+                f"a request of {tokens:,} tokens (system_prompt_tokens + user_tokens + output_tokens) "
+                f"is longer than the context window of {role} {m.id}, {m.context_window_tokens:,} tokens"))

@@ -9,25 +9,23 @@ and ``as_of``. This module validates those files and turns them into frozen
 Nothing is read at import time: :func:`load_all` reads the package the first
 time it is called and caches the result. Every problem in a data file is
 reported as a :class:`~levers.errors.SpecError` whose message names the file
-and the offending field, e.g.::
+and the offending field (:mod:`levers.datafile` validates both catalogs), e.g.::
 
-    hardware_specs/h100.toml: memory.hbm_GB: must be a positive number, got -80
+    hardware_specs/h100.toml: memory.hbm_GB: must be a number from 1 to 10,000 [GB], got -80
 
 The module uses only the standard library.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import importlib.resources
-import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .datafile import Field, check_table, parse_text, read
 from .errors import InputError, SpecError
 
 __all__ = [
@@ -47,49 +45,54 @@ FORMATS: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 _PACKAGE = "hardware_specs"
 
 # --- schema --------------------------------------------------------------
-# key -> (kind, required). Kinds: "str", "number", "bool", "date".
-_TOP_LEVEL: dict[str, tuple[str, bool]] = {
-    "id": ("str", True),
-    "name": ("str", True),
-    "vendor": ("str", True),
-    "notes": ("str", False),
+# Plausible ranges per chip: about two orders of magnitude around today's parts,
+# so a typo (80e3 GB, 3.35e-3 TB/s) or a unit slip fails on load.
+_TOP_LEVEL: dict[str, Field] = {
+    "id": Field("str"),
+    "name": Field("str"),
+    "vendor": Field("str"),
+    "notes": Field("str", required=False),
 }
 
-_PROVENANCE: dict[str, tuple[str, bool]] = {
-    "source": ("str", True),
-    "as_of": ("date", True),
+_PROVENANCE: dict[str, Field] = {
+    "source": Field("str"),
+    "as_of": Field("date"),
 }
 
-_TABLES: dict[str, dict[str, tuple[str, bool]]] = {
+
+def _flops(required: bool = True, unit: str = "TFLOP/s") -> Field:
+    return Field("number", required, lo=1, hi=100_000, unit=unit)
+
+
+_TABLES: dict[str, dict[str, Field]] = {
     "compute": {
-        "bf16_dense_TFLOPS": ("number", True),
-        "fp8_dense_TFLOPS": ("number", False),
-        "int8_dense_TOPS": ("number", False),
-        "fp4_dense_TFLOPS": ("number", False),
+        "bf16_dense_TFLOPS": _flops(),
+        "fp8_dense_TFLOPS": _flops(False),
+        "int8_dense_TOPS": _flops(False, "TOP/s"),
+        "fp4_dense_TFLOPS": _flops(False),
         **_PROVENANCE,
     },
     "memory": {
-        "hbm_GB": ("number", True),
-        "hbm_bandwidth_TBps": ("number", True),
+        "hbm_GB": Field("number", lo=1, hi=10_000, unit="GB"),
+        "hbm_bandwidth_TBps": Field("number", lo=0.05, hi=200, unit="TB/s"),
         **_PROVENANCE,
     },
     "power": {
-        "tdp_W": ("number", True),
-        "estimate": ("bool", False),
+        "tdp_W": Field("number", lo=10, hi=10_000, unit="W"),
+        "estimate": Field("bool", required=False),
         **_PROVENANCE,
     },
     "interconnect": {
-        "scale_up_GBps": ("number", True),
+        "scale_up_GBps": Field("number", lo=1, hi=100_000, unit="GB/s"),
         **_PROVENANCE,
     },
     "price": {
-        "usd_per_hour": ("number", True),
-        "estimate": ("bool", False),
+        "usd_per_hour": Field("number", lo=0.01, hi=1000, unit="$/chip-hour"),
+        "estimate": Field("bool", required=False),
         **_PROVENANCE,
     },
 }
 
-_AS_OF_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -218,74 +221,6 @@ class Accelerator:
 
 
 # --- validation ----------------------------------------------------------
-def _show(value: Any) -> str:
-    """Render a TOML value for an error message."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return str(value)
-
-
-def _check(filename: str, key: str, kind: str, value: Any) -> Any:
-    """Validate one value; return it normalised (numbers as float, dates as str)."""
-    if kind == "number":
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise SpecError(f"{filename}: {key}", f"must be a positive number, got {_show(value)}")
-        return float(value)
-    if kind == "str":
-        if not isinstance(value, str) or not value.strip():
-            raise SpecError(f"{filename}: {key}", f"must be a non-empty string, got {_show(value)}")
-        return value.strip()
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise SpecError(f"{filename}: {key}", f"must be true or false, got {_show(value)}")
-        return value
-    if kind == "date":
-        if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
-            return value.isoformat()
-        msg = f"must be an ISO date 'yyyy-mm' or 'yyyy-mm-dd', got {_show(value)}"
-        if not isinstance(value, str):
-            raise SpecError(f"{filename}: {key}", msg)
-        m = _AS_OF_RE.match(value.strip())
-        if not m:
-            raise SpecError(f"{filename}: {key}", msg)
-        year, month, day = int(m[1]), int(m[2]), int(m[3] or 1)
-        try:
-            _dt.date(year, month, day)
-        except ValueError:
-            raise SpecError(f"{filename}: {key}", msg) from None
-        return value.strip()
-    raise AssertionError(f"unknown kind {kind!r}")  # pragma: no cover
-
-
-def _check_keys(
-    filename: str, prefix: str, data: dict[str, Any], schema: dict[str, tuple[str, bool]]
-) -> dict[str, Any]:
-    """Validate a table against ``schema``: no unknown keys, required keys present."""
-    out: dict[str, Any] = {}
-    for key in data:
-        if key not in schema:
-            allowed = ", ".join(schema)
-            raise SpecError(f"{filename}: {prefix}{key}", f"unknown key; allowed: {allowed}")
-    for key, (kind, required) in schema.items():
-        if key not in data:
-            if required:
-                raise SpecError(f"{filename}: {prefix}{key}", "missing required field")
-            continue
-        out[key] = _check(filename, prefix + key, kind, data[key])
-    return out
-
-
 def _validate(data: dict[str, Any], filename: str) -> Accelerator:
     """Turn a parsed TOML document into an :class:`Accelerator`, or raise SpecError."""
     known = set(_TOP_LEVEL) | set(_TABLES)
@@ -294,7 +229,7 @@ def _validate(data: dict[str, Any], filename: str) -> Accelerator:
             allowed = ", ".join([*_TOP_LEVEL, *_TABLES])
             raise SpecError(f"{filename}: {key}", f"unknown key; allowed: {allowed}")
 
-    top = _check_keys(filename, "", {k: v for k, v in data.items() if k in _TOP_LEVEL}, _TOP_LEVEL)
+    top = check_table(filename, "", {k: v for k, v in data.items() if k in _TOP_LEVEL}, _TOP_LEVEL)
     stem = Path(filename).stem
     if top["id"] != stem:
         raise SpecError(
@@ -312,8 +247,8 @@ def _validate(data: dict[str, Any], filename: str) -> Accelerator:
             raise SpecError(f"{filename}: {name}", "missing required table")
         raw = data[name]
         if not isinstance(raw, dict):
-            raise SpecError(f"{filename}: {name}", f"must be a table, got {_show(raw)}")
-        tables[name] = _check_keys(filename, f"{name}.", raw, schema)
+            raise SpecError(f"{filename}: {name}", "must be a table ([" + name + "])")
+        tables[name] = check_table(filename, f"{name}.", raw, schema)
 
     c, m, p = tables["compute"], tables["memory"], tables["power"]
     return Accelerator(
@@ -356,24 +291,16 @@ def parse(text: str, filename: str) -> Accelerator:
     ------
     SpecError
         If the TOML is malformed or any field is missing, unknown, of the
-        wrong type, not positive and finite, or ``id`` differs from the stem.
+        wrong type, outside its plausible range, or ``id`` differs from the stem.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(filename, f"invalid TOML: {exc}") from None
-    return _validate(data, filename)
+    return _validate(parse_text(text, filename), filename)
 
 
 def _load_entries(entries: list[tuple[str, Any]]) -> dict[str, Accelerator]:
     """Parse ``(label, traversable)`` pairs into a dict sorted by id."""
     out: dict[str, Accelerator] = {}
     for label, entry in sorted(entries, key=lambda e: e[0]):
-        try:
-            text = entry.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise SpecError(label, f"not valid UTF-8 text: {exc}") from None
-        acc = parse(text, label)
+        acc = _validate(read(entry, label), label)
         out[acc.id] = acc
     return dict(sorted(out.items()))
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import param
 
 from . import models, specs
-from .params import Choice, Count, Quantity, Ref, parse_value
+from .errors import InputError
+from .params import Choice, Count, Flag, Quantity, Ref, parse_value
 from .perf import throughput
 from .scenario import KV_FORMATS, WEIGHT_FORMATS, Scenario, require_weight_format
 
 
-def _like(key: str) -> Quantity:
-    """A fresh declaration with the scenario's default, bounds, unit and doc for ``key``."""
+def _like(key: str, doc: str | None = None):
+    """A fresh declaration with the scenario's type, default, bounds, unit and doc for ``key``."""
     p = Scenario.param[key]
-    return Quantity(p.default, bounds=p.bounds, step=p.step, unit=p.unit, doc=p.doc)
+    return type(p)(p.default, bounds=p.bounds, step=p.step, unit=p.unit, doc=doc or p.doc)
 
 
 class ThroughputInputs(param.Parameterized):
@@ -30,10 +31,19 @@ class ThroughputInputs(param.Parameterized):
     output = Count(1000, bounds=(1, 1_000_000), unit="tokens", doc="reply length")
     concurrency = Count(0, bounds=(0, 100_000), unit="sequences",
                         doc="sequences in flight; 0 = offline, as many as memory allows")
+    cached = Count(0, bounds=(0, 1_000_000), unit="tokens",
+                   doc="of the prompt, tokens served from the prefix cache (at most --input)")
     batching = Choice("continuous", objects=["static", "continuous"], doc="batching mode")
+    static_longest_over_mean = _like("static_longest_over_mean")
     mfu = _like("mfu")
     mbu = _like("mbu")
     memory_utilization = _like("memory_utilization")
+    max_batch = _like("max_batch", "most sequences decoding at once; the waterfall's default")
+    slo = Flag(False, doc="shrink the batch until TPOT and TTFT (before queueing) meet "
+                          "--tpot-slo-ms and --ttft-slo-ms, as the waterfall sizes a replica")
+    tpot_slo_ms = _like("tpot_slo_high_ms", "TPOT target with --slo")
+    ttft_slo_ms = _like("ttft_slo_high_ms", "TTFT target with --slo (before queueing)")
+
 
 def run(values: dict) -> dict:
     """Validate ``values`` (None means the default) and run the estimate."""
@@ -44,10 +54,18 @@ def run(values: dict) -> dict:
         p = ThroughputInputs.param[key]
         raw = values.get(key)
         v[key] = p.default if raw is None else parse_value(p, key.replace("_", "-"), raw)
+    if v["params_B"] is not None and v["model"] != "custom":
+        raise InputError("params-B", f"applies only to --model custom; {v['model']} has its own size "
+                                     f"({models.get(v['model']).params_total_B:g}B parameters)")
     model = models.get(v["model"], v["params_B"], field="model")
     require_weight_format(v["weights"], v["hardware"])
+    if v["cached"] > v["input"]:
+        raise InputError("cached", f"got {v['cached']:,}; allowed: at most --input ({v['input']:,})")
     return throughput(
         model, specs.get(v["hardware"]), v["gpus"], v["weights"], v["kv_cache"],
         v["input"], v["output"], concurrency=v["concurrency"], batching=v["batching"],
         mfu=v["mfu"], mbu=v["mbu"], memory_utilization=v["memory_utilization"],
+        cached_tokens=v["cached"], longest_over_mean=v["static_longest_over_mean"],
+        max_batch=v["max_batch"],
+        slo=(v["tpot_slo_ms"] / 1e3, v["ttft_slo_ms"] / 1e3) if v["slo"] else None,
     )

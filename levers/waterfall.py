@@ -36,15 +36,23 @@ class Step:
     gpus
         Accelerators after this step [GPUs].
     ttft_ms, tpot_ms
-        Latency estimates after this step [ms].
+        The slowest request class's median TTFT and its TPOT after this
+        step [ms], queueing included.
     ttft_band, tpot_band
-        ``"below"``, ``"inside"`` or ``"above"`` the SLO band.
+        ``"below"``, ``"inside"`` or ``"above"`` the SLO band (TTFT judged at
+        its 90th percentile).
     energy_kwh_per_day
         At TDP [kWh/day].
     usd_per_1m_input, usd_per_1m_cached_input, usd_per_1m_output, usd_per_1m_tokens
         Token prices [$/1M tokens].
     explanation
         One line with the numbers that produced the multiplier.
+    ttft_p90_ms
+        The slowest class's 90th-percentile TTFT [ms].
+    slo_met, slo_reason
+        Whether every request class meets both targets; if not, why.
+    classes
+        :class:`levers.fleet.RequestClass` per class of request.
     """
 
     lever: str
@@ -65,6 +73,10 @@ class Step:
     explanation: str
     hardware: str = ""
     details: dict = field(default_factory=dict)
+    ttft_p90_ms: float = 0.0
+    slo_met: bool = True
+    slo_reason: str = ""
+    classes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,8 @@ class Waterfall:
         """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
         return {
             "mode": self.mode,
-            "steps": [dict(vars(st)) for st in self.steps],
+            "steps": [{**vars(st), "classes": [dict(vars(c)) for c in st.classes]}
+                      for st in self.steps],
             "baseline_cost_per_day": self.baseline_cost_per_day,
             "final_cost_per_day": self.final_cost_per_day,
             "total_multiplier": self.total_multiplier,
@@ -130,13 +143,27 @@ def _details(o: Outcome) -> dict:
         "tdp_W": o.tdp_W,
         "tdp_is_estimate": o.tdp_is_estimate,
         "separate_gpus": o.separate_gpus,
+        "pooled": o.pooled,
+        "pool_note": o.pool_note,
         "config": dict(vars(o.config)),
         "fleets": [
             {"role": f.role, "model": f.model, "request_share": f.request_share,
-             "replicas": f.replicas, "gpus_alone": f.gpus, **_perf(f.perf)}
+             "replicas": f.replicas, "gpus_alone": f.gpus, **_perf(f.perf),
+             "arrivals_per_s": f.arrivals_per_s,
+             "replicas_for_throughput": f.replicas_for_throughput,
+             "queue": _queue(f.wait), "ttft_p50_ms": f.ttft_p50_s * 1e3,
+             "ttft_p90_ms": f.ttft_p90_s * 1e3, "tpot_served_ms": f.tpot_s * 1e3,
+             "meets_slo": f.meets_slo, "reason": f.reason}
             for f in o.fleets
         ],
     }
+
+
+def _queue(w) -> dict:
+    """The queueing terms, times in milliseconds."""
+    return {"servers": w.servers, "load": w.load, "service_ms": w.service_s * 1e3,
+            "p_wait": w.p_wait, "factor": w.factor, "mean_ms": w.mean_s * 1e3,
+            "p50_ms": w.p50_s * 1e3, "p90_ms": w.p90_s * 1e3}
 
 
 def _perf(p) -> dict:
@@ -160,7 +187,7 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         gpus=o.gpus,
         ttft_ms=o.ttft_ms,
         tpot_ms=o.tpot_ms,
-        ttft_band=band(o.ttft_ms, s.ttft_slo_low_ms, s.ttft_slo_high_ms),
+        ttft_band=band(o.ttft_p90_ms, s.ttft_slo_low_ms, s.ttft_slo_high_ms),
         tpot_band=band(o.tpot_ms, s.tpot_slo_low_ms, s.tpot_slo_high_ms),
         energy_kwh_per_day=o.energy_kwh_per_day,
         usd_per_1m_input=o.usd_per_1m_input * scale,
@@ -170,6 +197,10 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         explanation=text,
         hardware=o.config.hardware,
         details=_details(o),
+        ttft_p90_ms=o.ttft_p90_ms,
+        slo_met=o.slo_met,
+        slo_reason=o.slo_reason,
+        classes=o.classes,
     )
 
 

@@ -70,3 +70,68 @@ def test_id_must_match_file_name():
     models.parse(text, "llama-3.1-8b.toml")
     with pytest.raises(SpecError, match="id"):
         models.parse(text, "other.toml")
+
+
+def _model_text(model_id: str = "mixtral-8x7b") -> str:
+    from importlib import resources
+
+    return resources.files("levers.model_specs").joinpath(f"{model_id}.toml").read_text("utf-8")
+
+
+@pytest.mark.parametrize(("old", "new", "field", "says"), [
+    # Mixtral's config: 8 local experts, 2 per token. All 8 firing divided by zero.
+    ("experts_per_token = 2", "experts_per_token = 8", "experts_per_token", "less than experts"),
+    ("experts_per_token = 2", "experts_per_token = 9", "experts_per_token", "less than experts"),
+    ("kv_heads = 8", "kv_heads = 64", "kv_heads", "must not exceed attention_heads"),
+    ("kv_heads = 8", "kv_heads = 5", "kv_heads", "must divide attention_heads"),
+    ("layers = 32", "layers = 1e6", "layers", "from 1 to 1,000"),
+    ("head_dim = 128", "head_dim = 0", "head_dim", "from 8 to 1,024"),
+    ("params_total_B = 46.7", "params_total_B = 1e308", "params_total_B", "from 0.01 to 100,000"),
+    ("params_active_B = 12.9", "params_active_B = 50", "params_active_B", "must not exceed params_total_B"),
+    ("context_window_tokens = 32768", "context_window_tokens = 3", "context_window_tokens", "from 256"),
+    ("context_window_tokens = 32768\n", "", "context_window_tokens", "missing required field"),
+    ("experts_per_token = 2\n", "", "experts_per_token", "must say how many"),
+    ('as_of = "2023-12-11"', 'as_of = "last year"', "as_of", "ISO date"),
+])
+def test_implausible_model_fields_name_file_and_field(tmp_path, old, new, field, says):
+    text = _model_text()
+    assert old in text
+    path = tmp_path / "mixtral-8x7b.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(SpecError) as exc:
+        models.load_dir(tmp_path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: {field}: "), msg
+    assert says in msg, msg
+
+
+def test_dense_model_cannot_claim_fewer_active_parameters(tmp_path):
+    text = _model_text("llama-3.1-8b").replace("params_active_B = 8.03", "params_active_B = 4")
+    with pytest.raises(SpecError, match=r"llama-3\.1-8b\.toml: params_active_B: must equal params_total_B"):
+        models.parse(text, "levers/model_specs/llama-3.1-8b.toml")
+
+
+def test_non_utf8_model_file_names_the_file(tmp_path):
+    path = tmp_path / "mixtral-8x7b.toml"
+    path.write_bytes(_model_text().replace("Mixtral 8x7B", "Mixtral \xe9").encode("latin-1"))
+    with pytest.raises(SpecError) as exc:
+        models.load_dir(tmp_path)
+    assert str(exc.value).startswith(f"{path}: not valid UTF-8 text"), exc.value
+
+
+def test_models_and_hardware_share_one_validator():
+    from levers import datafile, specs
+
+    fields = [*models._SCHEMA.values(), *(f for t in specs._TABLES.values() for f in t.values())]
+    assert all(isinstance(f, datafile.Field) for f in fields)
+    numeric = [(k, f) for k, f in models._SCHEMA.items() if f.kind in ("int", "number")]
+    assert numeric and all(f.lo is not None and f.hi is not None for _, f in numeric)
+
+
+@pytest.mark.parametrize(("model_id", "context"), [
+    # max_position_embeddings in each model's Hugging Face config.json (the file's source).
+    ("llama-3.1-70b", 131_072), ("llama-2-70b", 4096), ("mixtral-8x7b", 32_768),
+    ("deepseek-v3", 163_840), ("qwen2.5-7b", 131_072),
+])
+def test_context_windows_from_the_configs(model_id, context):
+    assert models.get(model_id).context_window_tokens == context

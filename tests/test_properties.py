@@ -43,8 +43,16 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 
 def build(values) -> Scenario | None:
-    """A scenario, or None when the models do not fit the hardware at all."""
-    s = Scenario.from_mapping(values)
+    """A scenario, or None when the models do not fit the hardware at all.
+
+    Also None for the combinations the scenario refuses: a small model larger
+    than the big one, or a request longer than a model's context window.
+    """
+    try:
+        s = Scenario.from_mapping(values)
+    except InputError as exc:
+        assert exc.field in ("small_model", "context"), exc
+        return None
     try:
         levers.waterfall(s)
     except InputError as exc:

@@ -259,7 +259,7 @@ def test_bad_as_of(tmp_path):
 def test_negative_number(tmp_path):
     text = _h100_text().replace("hbm_GB = 80", "hbm_GB = -80")
     msg = _spec_error(tmp_path, text)
-    assert msg == f"{tmp_path / 'h100.toml'}: memory.hbm_GB: must be a positive number, got -80"
+    assert msg == f"{tmp_path / 'h100.toml'}: memory.hbm_GB: must be a number from 1 to 10,000 [GB], got -80"
 
 
 def test_zero_number(tmp_path):
@@ -336,6 +336,39 @@ def test_parse_names_the_given_filename():
     with pytest.raises(SpecError) as info:
         specs.parse(text, "hardware_specs/h100.toml")
     assert str(info.value) == (
-        "hardware_specs/h100.toml: memory.hbm_GB: must be a positive number, got -80"
+        "hardware_specs/h100.toml: memory.hbm_GB: must be a number from 1 to 10,000 [GB], got -80"
     )
     assert info.value.field == "hardware_specs/h100.toml: memory.hbm_GB"
+
+
+# --- plausible ranges (every numeric field has bounds) --------------------
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("hbm_bandwidth_TBps = 3.35", "hbm_bandwidth_TBps = 1e-300", "memory.hbm_bandwidth_TBps"),
+        ("hbm_GB = 80", "hbm_GB = 1e308", "memory.hbm_GB"),
+        ("usd_per_hour = 2.50", "usd_per_hour = 5e-324", "price.usd_per_hour"),
+        ("bf16_dense_TFLOPS = 989.4", "bf16_dense_TFLOPS = 989.4e6", "compute.bf16_dense_TFLOPS"),
+        ("fp8_dense_TFLOPS = 1978.9", "fp8_dense_TFLOPS = 0.001", "compute.fp8_dense_TFLOPS"),
+        ("tdp_W = 700", "tdp_W = 7e9", "power.tdp_W"),
+        ("scale_up_GBps = 900", "scale_up_GBps = 1e-9", "interconnect.scale_up_GBps"),
+    ],
+)
+def test_implausible_numbers_name_file_field_and_range(tmp_path, old, new, field):
+    text = _h100_text()
+    assert old in text
+    msg = _spec_error(tmp_path, text.replace(old, new))
+    assert f"h100.toml: {field}: must be a number from " in msg, msg
+    assert "[" in msg  # the unit
+
+
+def test_every_numeric_field_has_a_plausible_range_holding_the_shipped_data():
+    from levers.datafile import Field
+
+    for table, schema in specs._TABLES.items():
+        for key, spec in schema.items():
+            assert isinstance(spec, Field)
+            if spec.kind == "number":
+                assert spec.lo is not None and spec.lo > 0 and spec.hi is not None and spec.unit, (table, key)
+    for acc in specs.load_all().values():  # loading checked every range; spot the margins
+        assert 1 <= acc.hbm_GB <= 10_000 and 0.05 <= acc.hbm_bandwidth_TBps <= 200

@@ -100,14 +100,20 @@ def cmd_waterfall(args) -> str:
         "cost": f"${st['cost_per_day']:,.0f}", "gpus": str(st["gpus"]),
         "ttft": f"{st['ttft_ms']:,.0f}", "tpot": f"{st['tpot_ms']:.1f}",
         "per1m": f"${st['usd_per_1m_output']:.3f}",
+        "task": f"${st['usd_per_task']:.4g}",
     } for st in flat]
-    table = _table(rows, [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"),
-                          ("gpus", "GPUs"), ("ttft", "TTFT ms"), ("tpot", "TPOT ms"),
-                          ("per1m", "$/1M out")])
+    cols = [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"), ("gpus", "GPUs"),
+            ("ttft", "TTFT ms"), ("tpot", "TPOT ms"), ("per1m", "$/1M out")]
+    if s.task_shape != "request":
+        cols.append(("task", "$/task"))
+    table = _table(rows, cols)
     notes = "\n".join(f"  {st['title']}: {st['explanation']}" for st in flat)
+    last = w.steps[-1]
+    tasks = (f"; {last.tasks_per_day:,.0f} tasks/day at ${last.usd_per_task:.4g}/task"
+             if s.task_shape != "request" else "")
     return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n\n"
             f"total: {w.total_multiplier:.1f}× cheaper, ${w.baseline_cost_per_day:,.0f} → "
-            f"${w.final_cost_per_day:,.0f}/day\n\n{notes}")
+            f"${w.final_cost_per_day:,.0f}/day{tasks}\n\n{notes}")
 
 
 def cmd_training(args) -> str:

@@ -53,6 +53,10 @@ class Step:
         Whether every request class meets both targets; if not, why.
     classes
         :class:`levers.fleet.RequestClass` per class of request.
+    usd_per_task, tasks_per_day
+        What one task costs after this step, and tasks served per day; a task
+        is one request unless the scenario's ``task_shape`` says otherwise
+        [$/task, tasks/day].
     """
 
     lever: str
@@ -77,6 +81,8 @@ class Step:
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
+    usd_per_task: float = 0.0
+    tasks_per_day: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,8 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
+        usd_per_task=cost / o.tasks_per_day,
+        tasks_per_day=o.tasks_per_day,
     )
 
 

@@ -108,3 +108,30 @@ def test_an_unholdable_hit_rate_is_not_credited():
 def test_disaggregation_needs_continuous_batching():
     with pytest.raises(InputError, match="disaggregated"):
         levers.load_preset("chatbot", disaggregated=True, batching="static")
+
+
+def test_an_agents_last_turn_must_fit_the_context_window():
+    # llama-3.1-70b: 131,072 tokens. 400 turns of 350 tokens outgrow it.
+    with pytest.raises(InputError, match="agent_turns") as e:
+        levers.load_preset("agentic", agent_turns=400)
+    assert "131,072" in str(e.value)
+    with pytest.raises(InputError, match="thinking_multiple"):
+        levers.load_preset("reasoning", thinking_multiple=400)
+
+
+@pytest.mark.parametrize("context", [8_000, 32_000, 64_000, 128_000])
+def test_long_context_grows_attention_and_kv_in_the_roofline(context):
+    # One 70B replica at batch 1: prefill time and TPOT rise with the context,
+    # and past ~54k tokens attention FLOPs per token exceed the weights' 2 x params.
+    from levers import models, perf, specs
+    m, hw = models.get("llama-3.1-70b"), specs.get("h100")
+    eng = perf.Engine("continuous", 0.4, 0.45, 0.9, 0, 2.0)
+
+    def at(p):
+        return perf.replica(m, hw, 8, "fp8", "fp8", perf.Workload(p, 0, 500), eng, concurrency=1)
+
+    short, long_ = at(context // 2), at(context)
+    assert long_.prefill_s > 2 * short.prefill_s * 0.99  # superlinear: attention is quadratic in prompt
+    assert long_.tpot_s > short.tpot_s
+    attn_over_weights = m.attention_flops_per_token(context) / (2 * m.params_active_B * 1e9)
+    assert (attn_over_weights > 1) == (context > 54_000)

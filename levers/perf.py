@@ -291,13 +291,14 @@ class Shape:
         mb = self.engine.max_batch
         return min(self.b_mem, mb) if mb else self.b_mem
 
-    def parts(self, batch: int) -> tuple[float, float, float]:
+    def parts(self, batch: int, w_read: float | None = None) -> tuple[float, float, float]:
         """A decode step's bandwidth, compute and communication time at ``batch`` [s].
 
         With speculative decoding, the same three per output token:
         :meth:`levers.speculative.Setting.per_token`.
         """
-        w_read = self.model.weight_bytes_read(batch, self.bpp)
+        if w_read is None:
+            w_read = self.model.weight_bytes_read(batch, self.bpp)
         kv_read = batch * self.ctx * self.kv
         t_cmp = batch * (2 * self.active + self.attn) / self.eff_peak
         comm = self.comm0 + self.comm1 * batch
@@ -391,7 +392,7 @@ class Shape:
         """The replica's figures at ``batch`` (``limit`` says what set it)."""
         o, c = self.o, self.work.cached_tokens
         w_read = self.model.weight_bytes_read(batch, self.bpp)
-        t_mem, t_cmp, comm = self.parts(batch)
+        t_mem, t_cmp, comm = self.parts(batch, w_read)
         step = max(t_mem, t_cmp) + comm
         t_pre, r = self.t_pre, self.r
         if self.static:

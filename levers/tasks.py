@@ -145,13 +145,16 @@ def per_request(
     Prefill and decode costs are linear in these, so pricing the mean request
     ``T`` times prices the task.
     """
+    first = system_prompt_tokens + user_tokens
+    if shape == "request" and 0 <= cache_hit_rate <= 1:  # the lesson's shape: nothing else to check
+        return RequestShape(first, cache_hit_rate * first, output_tokens, 1, output_tokens,
+                            first + output_tokens)
     if shape not in SHAPES:
         raise InputError("task_shape", f"got {str(shape)[:40]!r}; allowed: {', '.join(SHAPES)}")
     _check("cache_hit_rate", cache_hit_rate, 0, 1)
     _check("thinking_multiple", thinking_multiple, 0, 1000)
     _check("turns", turns, 1, 10_000)
     _check("observation_tokens", observation_tokens, 0, 1e7)
-    first = system_prompt_tokens + user_tokens
     if shape == "reasoning":
         out = output_tokens * (1 + thinking_multiple)
         return RequestShape(first, cache_hit_rate * first, out, 1, output_tokens, first + out)

@@ -39,6 +39,7 @@ import html.parser
 import http.server
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -442,6 +443,30 @@ def converter_configured(convert, *, worker_template, page_template):
         bkres._cdn_base_url = saved_cdn
 
 
+class _Recorder(logging.Handler):
+    """Keeps the log records of a logger while a step runs."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def summary(self) -> str:
+        """The first error: its exception (type and message) and the app's lines of its traceback."""
+        import traceback
+
+        record = self.records[0]
+        if not record.exc_info:
+            return record.getMessage()
+        exc = record.exc_info[1]
+        frames = [f for f in traceback.extract_tb(record.exc_info[2]) if "site-packages" not in f.filename
+                  and "<frozen" not in f.filename]
+        where = "".join(f"\n  {f.filename}, line {f.lineno}: {f.line}" for f in frames[-3:])
+        return f"{type(exc).__name__}: {exc}{where}"
+
+
 def app_module(app: Path, project: Path) -> str:
     """The dotted module name of ``app`` inside the project wheel (app/main.py -> app.main).
 
@@ -503,9 +528,14 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
     )
     # The app imports the project's packages from the checkout, as the browser
     # will from the wheel.
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(project))
     cwd = os.getcwd()
     entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
+    # Bokeh logs an app's exception and Panel then reports an empty document:
+    # keep the app's own error to say first.
+    app_errors = _Recorder()
+    handler_log = logging.getLogger("bokeh.application.application")
+    handler_log.addHandler(app_errors)
     try:
         entry = write_entry(app, project, Path(entry_dir.name))
         os.chdir(app.parent)
@@ -527,12 +557,15 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
     except Exception as e:
         import traceback
 
+        if app_errors.records:
+            raise BuildError(f"{app} failed while it was pre-rendered: {app_errors.summary()}") from e
         raise BuildError(
             f"Panel could not convert {app}: {type(e).__name__}: {e}\n" + "".join(traceback.format_exception(e)[-6:])
         ) from e
     finally:
+        handler_log.removeHandler(app_errors)
         os.chdir(cwd)
-        sys.path.remove(str(ROOT))
+        sys.path.remove(str(project))
         entry_dir.cleanup()
     if not worker:
         raise BuildError("Panel's converter produced no worker script")

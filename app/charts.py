@@ -20,6 +20,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from levers.explain import money, times
+from levers.registry import REGISTRY
 from levers.waterfall import Waterfall
 
 #: Colours that read on light and dark backgrounds.
@@ -32,11 +33,7 @@ COLORS = {
 }
 SHORT = {
     "baseline": "Baseline",
-    "prefix_caching": "Prefix cache",
-    "batching": "Batching",
-    "routing": "Routing",
-    "quantization": "Quantize",
-    "hardware": "Hardware",
+    **{m.ID: m.SHORT for m in REGISTRY},
     "final": "Final",
 }
 YAXES = {
@@ -242,3 +239,67 @@ def training_figures(data: dict[str, list]):
         adapt(fig)
         figs.append(fig)
     return figs, source
+
+
+# ---- training table --------------------------------------------------------
+#: The table's columns, decision columns first: (field, title, formatter, width).
+#: Every TrainingRow field is kept in the source; these are the ones shown.
+TABLE_COLUMNS = (
+    ("name", "Accelerator", "text", 150),
+    ("days", "Days", "0,0.0", 70),
+    ("cost_usd", "Cost", "$0,0", 100),
+    ("usd_per_gpu_hour", "$/GPU-hour ✎", "$0,0.00", 100),
+    ("fastest", "Fastest", "tick", 64),
+    ("cheapest", "Cheapest", "tick", 70),
+    ("price_is_estimate", "Price est.", "tick", 70),
+    ("energy_mwh", "Energy [MWh]", "0,0.0", 100),
+    ("energy_is_estimate", "TDP est.", "tick", 64),
+    ("gpu_hours", "GPU-hours", "0,0", 100),
+    ("bf16_dense_TFLOPS", "BF16 TFLOP/s", "0,0", 100),
+    ("tdp_W", "TDP [W]", "0,0", 70),
+)
+#: The one column a reader may edit.
+EDITABLE = "usd_per_gpu_hour"
+
+
+def table_data(rows) -> dict[str, list]:
+    """Every TrainingRow field as a column, values exactly as the engine returns them."""
+    fields = list(rows[0].__dataclass_fields__) if rows else [c[0] for c in TABLE_COLUMNS]
+    return {f: [getattr(r, f) for r in rows] for f in fields}
+
+
+def training_table(data: dict[str, list]):
+    """An editable Bokeh DataTable over ``data`` (only the price column is meant to change).
+
+    Returns the table and its ColumnDataSource (named ``training_table``).
+    Edits arrive as patches to the source; the caller validates them and
+    writes the engine's recomputed rows back (reverting any other cell).
+    """
+    from bokeh.models import (
+        BooleanFormatter,
+        DataTable,
+        NumberEditor,
+        NumberFormatter,
+        StringFormatter,
+        TableColumn,
+    )
+
+    source = ColumnDataSource(data=data, name="training_table")
+    cols = []
+    for field, title, fmt, width in TABLE_COLUMNS:
+        if fmt == "text":
+            formatter = StringFormatter(font_style="bold")
+        elif fmt == "tick":
+            formatter = BooleanFormatter(icon="check")
+        else:
+            formatter = NumberFormatter(format=fmt, text_align="right")
+        kw = dict(editor=NumberEditor(step=0.05)) if field == EDITABLE else {}
+        cols.append(TableColumn(field=field, title=title, formatter=formatter, width=width, **kw))
+    table = DataTable(source=source, columns=cols, editable=True, index_position=None,
+                      autosize_mode="none", sizing_mode="stretch_width",
+                      height=30 + 28 * max(1, len(data.get("name", []))), row_height=28,
+                      name="training_table_view", reorderable=False)
+    # BokehJS redraws the grid only when the rows it shows change; new values
+    # in the same rows (a recomputed cost) need this nudge.
+    source.js_on_change("data", CustomJS(args=dict(view=table.view), code="view.change.emit()"))
+    return table, source

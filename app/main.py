@@ -12,19 +12,19 @@ to a :class:`levers.Scenario` and formats the engine's results.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 
-import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 import levers
 from app import render
 from app.charts import (
+    EDITABLE,
     set_yaxis,
+    table_data,
     training_data,
     training_figures,
+    training_table,
     waterfall_data,
     waterfall_figure,
 )
@@ -44,12 +44,13 @@ from app.urlstate import (
 from levers import presets, specs
 from levers.errors import InputError
 from levers.params import parse_value
+from levers.registry import REGISTRY
 from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 from levers.training import TrainingInputs
 
 log = logging.getLogger(__name__)
 
-pn.extension("tabulator", notifications=False)
+pn.extension(notifications=False)
 
 TITLE = "Cost Levers"
 
@@ -83,6 +84,8 @@ CONTROLS: dict[str, dict] = {
     "mbu": dict(kind="slider", pct=True, label="Engine MBU (decode)"),
     "memory_utilization": dict(kind="slider", pct=True, label="Memory utilization"),
     "max_batch": dict(kind="editable", soft=(1, 1024), step=1, label="Max batch"),
+    "sizing": dict(kind="radio", label="Price fleets at"),
+    "min_replicas": dict(kind="input", label="Fewest replicas per model"),
     "ttft_slo_low_ms": dict(kind="input", label="TTFT band low"),
     "ttft_slo_high_ms": dict(kind="input", label="TTFT band high"),
     "tpot_slo_low_ms": dict(kind="input", label="TPOT band low"),
@@ -92,13 +95,7 @@ CONTROLS: dict[str, dict] = {
 }
 
 #: Each lever card's own controls, in the lesson's order.
-LEVER_CONTROLS = {
-    "prefix_caching": ["cache_hit_rate"],
-    "batching": ["batching"],
-    "routing": ["route_share", "route_policy"],
-    "quantization": ["weights", "kv_cache"],
-    "hardware": ["hardware", "consolidate", "usd_per_gpu_hour"],
-}
+LEVER_CONTROLS = {m.ID: list(m.INPUTS) for m in REGISTRY}
 MODELS = ["big_model", "big_params_B", "small_model", "small_params_B", "baseline_hardware"]
 TRAIN_CONTROLS = {
     "params": dict(kind="editable", soft=(1e9, 1e12), step=1e9, fmt="0.[0]a", label="Model parameters N"),
@@ -106,16 +103,6 @@ TRAIN_CONTROLS = {
     "mfu": dict(kind="slider", pct=True, label="Training MFU"),
     "gpus": dict(kind="editable", soft=(8, 16_384), step=8, label="Accelerators G"),
 }
-TABLE_TITLES = {
-    "hardware": "Id", "name": "Accelerator", "days": "Days", "gpu_hours": "GPU-hours",
-    "cost_usd": "Cost", "energy_mwh": "Energy [MWh]", "energy_is_estimate": "TDP est.",
-    "usd_per_gpu_hour": "$/GPU-hour ✎", "price_is_estimate": "Price est.",
-    "bf16_dense_TFLOPS": "BF16 TFLOP/s", "tdp_W": "TDP [W]",
-    "fastest": "Fastest", "cheapest": "Cheapest",
-}
-#: Column order shown (the data keeps every TrainingRow field).
-TABLE_ORDER = ("name", "usd_per_gpu_hour", "price_is_estimate", "days", "cost_usd", "fastest", "cheapest", "energy_mwh",
-               "energy_is_estimate", "gpu_hours", "bf16_dense_TFLOPS", "tdp_W", "hardware")
 TABS = ("serving", "hardware", "formulas")
 
 COPY_LINK_JS = """
@@ -191,6 +178,21 @@ def labelled(w):
                                       margin=(5, 10, 0, 10)),
                          w, sizing_mode="stretch_width", margin=0)
     return w
+
+
+def disclosure(title: str, *objs, css: str = "") -> pn.Column:
+    """A section shown and hidden by a toggle button above it.
+
+    Used instead of a collapsed ``pn.Card``: a card that starts collapsed in
+    the same document as a Bokeh ``DataTable`` stops the table from rendering
+    (BokehJS lays the table out before it has built its grid).
+    """
+    toggle = pn.widgets.Toggle(label=f"▸ {title}", value=False, color="light",
+                               css_classes=[f"{css}-toggle"] if css else [], align="start")
+    toggle.param.watch(lambda e: setattr(toggle, "label", ("▾ " if e.new else "▸ ") + title), "value")
+    body = pn.Column(*objs, visible=toggle.param.value, sizing_mode="stretch_width", margin=0)
+    return pn.Column(toggle, body, sizing_mode="stretch_width", margin=(5, 5),
+                     css_classes=[css] if css else [])
 
 
 def set_widget(w, value) -> None:
@@ -328,8 +330,8 @@ class Calculator(pn.viewable.Viewer):
                                            css_classes=[f"cl-summary-{lv}"], margin=(5, 10))
                           for lv in LEVERS}
 
-        def card(title, *objs, collapsed=False, css="", basis="230px"):
-            return pn.Card(*objs, title=title, collapsed=collapsed, sizing_mode="stretch_width",
+        def card(title, *objs, css="", basis="230px"):
+            return pn.Card(*objs, title=title, sizing_mode="stretch_width",
                            styles={"flex": f"1 1 {basis}"}, min_width=0, margin=(5, 5),
                            css_classes=[css] if css else [])
 
@@ -357,13 +359,13 @@ class Calculator(pn.viewable.Viewer):
             group("Prompt and reply", ["system_prompt_tokens", "user_tokens", "output_tokens"]),
             group("Models and baseline fleet", MODELS),
         ), css="cl-card-workload", basis="100%")
-        self.advanced = card("Advanced: engine, SLO bands, utilization", groups(
+        self.advanced = disclosure("Advanced: engine, SLO bands, utilization", groups(
             group("Serving engine", ["mfu", "mbu", "memory_utilization", "max_batch"]),
             group("Load and batching", ["utilization", "static_longest_over_mean",
                                         "baseline_usd_per_gpu_hour"]),
-            group("SLO bands", ["ttft_slo_low_ms", "ttft_slo_high_ms", "tpot_slo_low_ms",
-                                "tpot_slo_high_ms"]),
-        ), collapsed=True, css="cl-card-advanced", basis="100%")
+            group("SLO bands", ["sizing", "min_replicas", "ttft_slo_low_ms", "ttft_slo_high_ms",
+                                "tpot_slo_low_ms", "tpot_slo_high_ms"]),
+        ), css="cl-card-advanced")
         levers_box = pn.FlexBox(*self.lever_cards.values(), sizing_mode="stretch_width", margin=0,
                                 css_classes=["cl-cards"])
         cards = pn.Column(workload, levers_box, self.advanced, sizing_mode="stretch_width", margin=0)
@@ -383,29 +385,11 @@ class Calculator(pn.viewable.Viewer):
             w.param.watch(lambda e, k=key: self._train_widget_changed(k, e), "value")
             self.train_w[key] = w
         self.training.param.watch(self._on_training, list(TRAIN_CONTROLS))
-        self.table = pn.widgets.Tabulator(
-            self._table_df(), show_index=False, sizing_mode="stretch_width", layout="fit_data_table",
-            titles=TABLE_TITLES, frozen_columns=["name"], hidden_columns=["hardware"],
-            editors={c: None for c in TABLE_TITLES if c != "usd_per_gpu_hour"}
-            | {"usd_per_gpu_hour": {"type": "number", "min": 0.01, "max": 1000, "step": 0.05}},
-            formatters={
-                "days": NumberFormatter(format="0,0.0"),
-                "gpu_hours": NumberFormatter(format="0,0"),
-                "cost_usd": NumberFormatter(format="$0,0"),
-                "energy_mwh": NumberFormatter(format="0,0.0"),
-                "usd_per_gpu_hour": NumberFormatter(format="$0,0.00"),
-                "bf16_dense_TFLOPS": NumberFormatter(format="0,0"),
-                "tdp_W": NumberFormatter(format="0,0"),
-                "name": {"type": "textarea"},
-                "fastest": {"type": "tickCross", "crossElement": False},
-                "cheapest": {"type": "tickCross", "crossElement": False},
-                "energy_is_estimate": {"type": "tickCross", "crossElement": False},
-                "price_is_estimate": {"type": "tickCross", "crossElement": False},
-            },
-            widths={"name": 170}, css_classes=["cl-training-table"], theme="simple",
-            stylesheets=[TABLE_CSS],
-        )
-        self.table.on_edit(self._price_edited)
+        table, self.table_source = training_table(table_data(self.rows))
+        self.table_source.on_change("data", self._table_changed)
+        table.stylesheets = [TABLE_CSS]
+        table.css_classes = ["cl-training-table"]
+        self.table = pn.pane.Bokeh(table, sizing_mode="stretch_width")
         self.train_figs, self.train_source = training_figures(training_data(self.rows))
         self.train_charts = pn.FlexBox(
             *(pn.pane.Bokeh(f, sizing_mode="stretch_width", styles={"flex": "1 1 300px"}, min_width=0)
@@ -421,8 +405,7 @@ class Calculator(pn.viewable.Viewer):
                                    sizing_mode="stretch_width")
                          for w in self.train_w.values()), sizing_mode="stretch_width", margin=0),
             self.table, self.train_charts,
-            pn.Card(self.specs, title="Accelerator specifications and sources", collapsed=True,
-                    sizing_mode="stretch_width", min_width=0),
+            disclosure("Accelerator specifications and sources", self.specs, css="cl-specs-box"),
             sizing_mode="stretch_width", margin=0)
 
         # ---- formulas tab
@@ -682,22 +665,34 @@ class Calculator(pn.viewable.Viewer):
             self.error_notices = [Notice(e.field, e.message)]
             rows = self.rows
         self.rows = rows
-        self.table.value = self._table_df()
+        self._write_table()
         self.train_source.data = training_data(rows)
         self._show_formulas()
         self.sync_url()
 
-    def _table_df(self) -> pd.DataFrame:
-        df = pd.DataFrame([asdict(r) for r in self.rows])
-        return df[[*TABLE_ORDER, *(c for c in df.columns if c not in TABLE_ORDER)]]
-
-    def _price_edited(self, event) -> None:
-        if event.column != "usd_per_gpu_hour":
+    def _table_changed(self, attr, old, new) -> None:
+        """A cell edited in the browser: a price is recomputed, any other cell put back."""
+        data = self.table_source.data
+        if len(data.get(EDITABLE, ())) != len(self.rows):
             return
-        hw = self.rows[event.row].hardware
+        for i, row in enumerate(self.rows):
+            if data[EDITABLE][i] != row.usd_per_gpu_hour:
+                self._price_edited(i, data[EDITABLE][i])
+                return
+        if data != table_data(self.rows):
+            self._write_table()
+
+    def _write_table(self) -> None:
+        # In place: this also runs inside the source's own change notification,
+        # where replacing ``data`` would change the set being notified.
+        self.table_source.data.update(table_data(self.rows))
+
+    def _price_edited(self, row: int, value) -> None:
+        """Set the price of the accelerator in table row ``row`` (text or number)."""
+        hw = self.rows[row].hardware
         key = f"train.price.{hw}"
         try:
-            usd = parse_value(TrainingInputs.param["usd_per_gpu_hour"], key, event.value)
+            usd = parse_value(TrainingInputs.param["usd_per_gpu_hour"], key, value)
         except InputError as e:
             self.error_notices = [Notice(key, e.message)]
             self.recompute_training()  # puts the old price back in the cell
@@ -726,5 +721,10 @@ def create_app() -> pn.viewable.Viewable:
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])
 
 
+def serve() -> pn.viewable.Viewable:
+    """Build the app for this session and mark it servable (``panel serve``, Pyodide)."""
+    return create_app().servable(title=TITLE)
+
+
 if pn.state.served or __name__ == "__main__":
-    create_app().servable(title=TITLE)
+    serve()

@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from levers.explain import money, times
+from levers.explain import money, pct, times
 from levers.waterfall import Step, Waterfall
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+")
@@ -38,11 +38,6 @@ def linkify(text: str) -> str:
 def num(x: float, digits: int = 0) -> str:
     """A number with thousands separators."""
     return f"{x:,.{digits}f}"
-
-
-def pct(x: float) -> str:
-    """A share as a percentage."""
-    return f"{x:.0%}" if abs(x) >= 0.01 or x == 0 else f"{x:.1%}"
 
 
 # ---- headline ---------------------------------------------------------

@@ -177,23 +177,20 @@ TABS_CSS = """
 .bk-tab:focus-visible { outline: 2px solid var(--panel-primary-color); }
 """
 
-#: The training table in the theme's colours (Tabulator's themes are fixed colours).
+#: The training table (Bokeh's DataTable, SlickGrid) in the theme's colours.
 TABLE_CSS = """
-.tabulator { background-color: var(--panel-background-color); color: var(--panel-on-background-color);
-  border: 1px solid var(--panel-border-color); font-size: 0.9em; }
-.tabulator .tabulator-tableholder { background-color: var(--panel-background-color); }
-.tabulator .tabulator-header, .tabulator .tabulator-header .tabulator-col,
-.tabulator .tabulator-header .tabulator-col .tabulator-col-content {
-  background-color: var(--panel-surface-color) !important; color: var(--panel-on-surface-color) !important;
-  border-color: var(--panel-border-color); }
-.tabulator .tabulator-row { background-color: var(--panel-background-color);
-  color: var(--panel-on-background-color); border-color: var(--panel-border-color); }
-.tabulator .tabulator-row.tabulator-row-even { background-color: var(--panel-surface-color); }
-.tabulator .tabulator-row .tabulator-cell { border-color: var(--panel-border-color); }
-.tabulator .tabulator-row .tabulator-cell.tabulator-frozen { background-color: inherit; }
-.tabulator .tabulator-row.tabulator-selectable:hover { background-color: var(--panel-border-color); }
-.tabulator .tabulator-cell.tabulator-editing input { color: var(--panel-on-background-color);
-  background: var(--panel-background-color); }
+:host { --cl-table-bg: var(--panel-background-color); --cl-table-fg: var(--panel-on-background-color); }
+.slick-header-columns, .slick-header-column { background: var(--panel-surface-color) !important;
+  color: var(--panel-on-surface-color) !important; border-color: var(--panel-border-color) !important;
+  font-weight: 600; font-size: 13px; }
+.slick-row { background: var(--cl-table-bg); color: var(--cl-table-fg); }
+.slick-row.odd { background: var(--panel-surface-color); }
+.slick-cell { border-color: var(--panel-border-color) !important; font-size: 13px; }
+.slick-cell.selected, .slick-cell.active { background: var(--panel-border-color) !important; }
+.slick-viewport, .slick-pane, .slick-pane-header, .bk-data-table, .grid-canvas {
+  background: var(--cl-table-bg); color: var(--cl-table-fg); }
+.slick-cell input, .slick-cell .bk-cell-editor { color: var(--cl-table-fg); background: var(--cl-table-bg);
+  font-size: 13px; }
 """
 
 

@@ -15,6 +15,14 @@ from dataclasses import replace
 from .explain import pct
 
 ID = "batching"
+TITLE = "Continuous batching"
+#: Label on the waterfall's bars.
+SHORT = "Batching"
+#: The scenario inputs this lever's card shows.
+INPUTS = ('batching', 'speculative', 'spec_acceptance', 'spec_draft_tokens', 'disaggregated',
+          'disagg_network_GBps')
+#: Illustrative multiplier, the lesson's worked example [x].
+ILLUSTRATIVE = 1.5
 
 
 def apply(cfg, s):

@@ -92,26 +92,30 @@ def cmd_waterfall(args) -> str:
     _check_finite(data)
     if args.format == "json":
         return _json(data)
-    flat = [{k: v for k, v in st.items() if k != "details"} for st in data["steps"]]
+    flat = [{k: v for k, v in st.items() if k not in ("details", "classes")} for st in data["steps"]]
     if args.format == "csv":
         return _csv(flat)
     rows = [{
         "step": st["title"], "mult": "1×" if st["lever"] == "baseline" else times(st["multiplier"]),
         "cost": f"${st['cost_per_day']:,.0f}", "gpus": str(st["gpus"]),
-        "ttft": f"{st['ttft_ms']:,.0f}", "tpot": f"{st['tpot_ms']:.1f}",
-        "per1m": f"${st['usd_per_1m_output']:.3f}",
-        "task": f"${st['usd_per_task']:.4g}",
+        "ttft": f"{st['ttft_ms']:,.0f}", "p90": f"{st['ttft_p90_ms']:,.0f}",
+        "tpot": f"{st['tpot_ms']:.1f}", "slo": "met" if st["slo_met"] else "missed",
+        "per1m": f"${st['usd_per_1m_output']:.3f}", "task": f"${st['usd_per_task']:.4g}",
     } for st in flat]
     cols = [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"), ("gpus", "GPUs"),
-            ("ttft", "TTFT ms"), ("tpot", "TPOT ms"), ("per1m", "$/1M out")]
-    if s.task_shape != "request":
+            ("ttft", "TTFT p50 ms"), ("p90", "p90 ms"), ("tpot", "TPOT ms"), ("slo", "SLO"),
+            ("per1m", "$/1M out")]
+    per_task = s.task_shape != "request"
+    if per_task:
         cols.append(("task", "$/task"))
     table = _table(rows, cols)
     notes = "\n".join(f"  {st['title']}: {st['explanation']}" for st in flat)
     last = w.steps[-1]
-    tasks = (f"; {last.tasks_per_day:,.0f} tasks/day at ${last.usd_per_task:.4g}/task"
-             if s.task_shape != "request" else "")
-    return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n\n"
+    tasks = f"; {last.tasks_per_day:,.0f} tasks/day at ${last.usd_per_task:.4g}/task" if per_task else ""
+    sizing = ("latency reported for the slowest request class; fleets sized for TPOT ≤ "
+              f"{s.tpot_slo_high_ms:g} ms and p90 TTFT ≤ {s.ttft_slo_high_ms:g} ms"
+              if s.sizing == "slo" else "fleets priced at maximum throughput; latency only reported")
+    return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n{sizing}\n\n"
             f"total: {w.total_multiplier:.1f}× cheaper, ${w.baseline_cost_per_day:,.0f} → "
             f"${w.final_cost_per_day:,.0f}/day{tasks}\n\n{notes}")
 

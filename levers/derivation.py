@@ -53,89 +53,144 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     Parameters
     ----------
     step
-        A waterfall step (its ``details`` hold the intermediate figures).
+        A waterfall step (its ``outcome`` holds the typed intermediate figures).
     s
         The scenario the waterfall was computed for.
     """
-    fleet = next((f for f in step.details["fleets"] if f["role"] == role), None)
+    o = step.outcome
+    fleet = o.fleet(role) if o is not None else None
     if fleet is None:
         return []
-    cfg = step.details["config"]
-    hw = specs.get(cfg["hardware"])
-    m = models.get(fleet["model"], getattr(s, f"{role}_params_B"))
-    tp = fleet["tp"]
-    bpp, bkv = BYTES_PER_PARAM[cfg["weights"]], BYTES_PER_KV[cfg["kv_cache"]]
+    cfg = o.config
+    p = fleet.perf
+    hw = specs.get(cfg.hardware)
+    m = models.get(fleet.model, getattr(s, f"{role}_params_B"))
+    tp = p.tp
+    bpp, bkv = BYTES_PER_PARAM[cfg.weights], BYTES_PER_KV[cfg.kv_cache]
     prompt = s.system_prompt_tokens + s.user_tokens
-    cached = cfg["cache_hit_rate"] * prompt
+    cached = cfg.cache_hit_rate * prompt
     kv_per_layer = m.kv_elements_per_token // m.layers
-    peak = hw.peak_TFLOPS(fleet["compute_format"])
-    static = cfg["batching"] == "static"
+    peak = hw.peak_TFLOPS(p.compute_format)
+    static = cfg.batching == "static"
+    ms = 1e3
+    at_slo = s.sizing == "slo"
     lines = [
         Line("weights", "params × bytes/param",
-             f"{m.params_total_B:g}e9 × {bpp:.4g} B ({cfg['weights']})", f"{fleet['weight_GB']:.1f} GB"),
+             f"{m.params_total_B:g}e9 × {bpp:.4g} B ({cfg.weights})", f"{p.weight_GB:.1f} GB"),
         Line("memory per replica", "tp × HBM × memory_utilization",
-             f"{tp} × {hw.hbm_GB:g} GB × {s.memory_utilization:g}", f"{fleet['memory_GB']:.1f} GB"),
+             f"{tp} × {hw.hbm_GB:g} GB × {s.memory_utilization:g}", f"{p.memory_GB:.1f} GB"),
         Line("KV per token", "layers × KV elements per layer × bytes",
-             f"{m.layers} × {kv_per_layer} × {bkv:g} B ({cfg['kv_cache']})",
-             f"{fleet['kv_bytes_per_token']:,.0f} B"),
+             f"{m.layers} × {kv_per_layer} × {bkv:g} B ({cfg.kv_cache})",
+             f"{p.kv_bytes_per_token:,.0f} B"),
         Line("resident tokens per sequence",
              "(prompt − cached) + " + ("reply × longest/mean" if static else "reply / 2"),
              f"({prompt:,} − {cached:,.0f}) + "
              + (f"{s.output_tokens} × {s.static_longest_over_mean:g}" if static
                 else f"{s.output_tokens} / 2"),
-             f"{fleet['resident_tokens']:,.0f} tokens"),
-        Line("batch", "min(⌊(memory − weights − cached × KV) / (resident × KV)⌋, max_batch)",
-             f"min({fleet['batch_by_memory']:,}, {s.max_batch})",
-             f"{fleet['batch']} sequences (limit: {fleet['batch_limit']})"),
+             f"{p.resident_tokens:,.0f} tokens"),
+        Line("batch",
+             ("largest B ≤ min(memory's batch, max_batch) with TPOT(B) ≤ "
+              f"{s.tpot_slo_high_ms:g} ms and TTFT before queueing ≤ {s.ttft_slo_high_ms:g} ms"
+              if at_slo else "min(⌊(memory − weights − cached × KV) / (resident × KV)⌋, max_batch)"),
+             f"min({p.batch_by_memory:,}, {s.max_batch})" + (" → SLO" if at_slo else ""),
+             f"{p.batch} sequences (limit: {p.batch_limit})"),
         Line("decode step, bandwidth", "(weights read + batch × context × KV) / (tp × HBM BW × mbu)",
-             f"({fleet['weights_read_GB']:.1f} GB + {fleet['batch']} × {fleet['context_tokens']:,.0f} × "
-             f"{fleet['kv_bytes_per_token']:,.0f} B) / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {s.mbu:g})",
-             f"{_g(fleet['t_mem_ms'])} ms"),
+             f"({p.weights_read_GB:.1f} GB + {p.batch} × {p.context_tokens:,.0f} × "
+             f"{p.kv_bytes_per_token:,.0f} B) / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {s.mbu:g})",
+             f"{_g(p.t_mem_s * ms)} ms"),
         Line("decode step, compute", "batch × (2 × active params + attention) / (tp × peak × mfu)",
-             f"{fleet['batch']} × (2 × {m.params_active_B:g}e9 + attn) / ({tp} × {peak:g} TFLOPS "
-             f"({fleet['compute_format']}) × {s.mfu:g})", f"{_g(fleet['t_cmp_ms'])} ms"),
+             f"{p.batch} × (2 × {m.params_active_B:g}e9 + attn) / ({tp} × {peak:g} TFLOPS "
+             f"({p.compute_format}) × {s.mfu:g})", f"{_g(p.t_cmp_s * ms)} ms"),
         Line("decode step", "max(bandwidth, compute) + all-reduces",
-             f"max({_g(fleet['t_mem_ms'])}, {_g(fleet['t_cmp_ms'])}) + {_g(fleet['t_comm_ms'])} ms",
-             f"{_g(fleet['step_ms'])} ms ({fleet['step_bound']}-bound)"),
+             f"max({_g(p.t_mem_s * ms)}, {_g(p.t_cmp_s * ms)}) + {_g(p.t_comm_s * ms)} ms",
+             f"{_g(p.step_s * ms)} ms ({p.step_bound}-bound)"),
         Line("prefill per request", "(prompt − cached) × (2 × active params + attention) / (tp × peak × mfu)",
              f"{prompt - cached:,.0f} tokens × (2 × {m.params_active_B:g}e9 + attn) / "
-             f"({tp} × {peak:g} TFLOPS × {s.mfu:g})", f"{_g(fleet['prefill_ms'])} ms"),
+             f"({tp} × {peak:g} TFLOPS × {s.mfu:g})", f"{_g(p.prefill_s * ms)} ms"),
         Line("replica throughput",
              "batch / (prefill × batch + reply × longest/mean × step)" if static else
              "1 / max(reply × bandwidth step / batch, reply × compute step / batch + prefill)",
-             f"{cfg['batching']} batching, reply {s.output_tokens} tokens",
-             f"{_g(fleet['requests_per_s'])} requests/s"),
-        Line("replicas at the busiest hour",
-             "requests/day / 86,400 × peak/average × share / (replica requests/s × utilization)",
-             f"{s.requests_per_day:,.0f} / 86,400 × {s.peak_to_average:g} × {fleet['request_share']:.3g} / "
-             f"({_g(fleet['requests_per_s'])} × {s.utilization:g})",
-             f"{_g(fleet['replicas'])} replicas"),
-        Line("GPUs for this model alone", "tp × ⌈replicas⌉", f"{tp} × ⌈{_g(fleet['replicas'])}⌉",
-             gpus(fleet["gpus_alone"])),
-        Line("TTFT", "static: batch × prefill + step + half a batch's run" if static
-             else "prefill + one step (TPOT)", "", f"{_g(fleet['ttft_ms'])} ms"),
-        Line("TPOT", "step time at this batch" if static else "replica time per request × batch / reply",
-             "", f"{_g(fleet['tpot_ms'])} ms"),
+             f"{cfg.batching} batching, reply {s.output_tokens} tokens",
+             f"{_g(p.requests_per_s)} requests/s"),
+        Line("arrivals at the busiest hour", "requests/day / 86,400 × peak/average × share",
+             f"{s.requests_per_day:,.0f} / 86,400 × {s.peak_to_average:g} × {fleet.request_share:.3g}",
+             f"{_g(fleet.arrivals_per_s)} requests/s"),
+        Line("replicas for throughput",
+             "max(min_replicas, ⌈Σ arrivals / replica throughput / utilization⌉)",
+             f"max({s.min_replicas}, ⌈{_g(fleet.arrivals_per_s)} / {_g(p.requests_per_s)} / "
+             f"{s.utilization:g}⌉)" + (" (pool: both models' work)" if o.pooled else ""),
+             f"{fleet.replicas_for_throughput} replicas"),
     ]
+    w = fleet.wait
+    if w is not None:
+        if static:
+            svc = ("batch run = batch × prefill + reply × longest/mean × step",
+                   f"{p.batch} × {_g(p.prefill_s * ms)} + {s.output_tokens} × "
+                   f"{s.static_longest_over_mean:g} × {_g(p.step_s * ms)} ms")
+        else:
+            svc = ("prefill / (1 − share of compute decode holds)",
+                   f"{_g(p.prefill_s * ms)} ms / (1 − Σ arrivals × {_g(p.decode_busy_s * ms)} ms / "
+                   f"{w.servers})")
+        lines += [
+            Line("queue service time", svc[0], svc[1], f"{_g(w.service_s * ms)} ms"),
+            Line("offered load", "arrivals × service time (static: batches of B arrive)",
+                 f"on {w.servers} replicas", f"{_g(w.load)} Erlangs ({_g(w.load / w.servers)} per replica)"),
+            Line("chance of waiting (Erlang C)", "C(c, a), Erlang B recursion",
+                 f"C({w.servers}, {_g(w.load)})", f"{_g(w.p_wait)}"),
+            Line("p90 wait (M/D/c, Allen–Cunneen)", "(1 + Cs²)/2 × S / (c − a) × ln(C / 0.1)",
+                 f"{w.factor:g} × {_g(w.service_s * ms)} ms / ({w.servers} − {_g(w.load)}) × "
+                 f"ln({_g(w.p_wait)} / 0.1)", f"{_g(w.p90_s * ms)} ms"),
+        ]
+    lines += [
+        Line("TTFT p50 / p90",
+             ("batch × prefill + step" if static else "prefill + one step (TPOT)")
+             + " + wait" + (" + the other model's step (shared pool)" if o.pooled else ""),
+             f"{_g(p.ttft_s * ms)} ms + wait",
+             f"{_g(fleet.ttft_p50_s * ms)} / {_g(fleet.ttft_p90_s * ms)} ms"),
+        Line("TPOT", ("step time at this batch" if static else "replica time per request × batch / reply")
+             + (" + the other model's step (shared pool)" if o.pooled else ""),
+             "", f"{_g(fleet.tpot_s * ms)} ms"),
+        Line("replicas", "smallest n ≥ replicas for throughput with TTFT p90 ≤ target"
+             if at_slo else "replicas for throughput",
+             f"{s.ttft_slo_high_ms:g} ms target" if at_slo else "",
+             f"{fleet.replicas} replicas"),
+    ]
+    if not o.pooled:
+        lines.append(Line("GPUs for this model alone", "tp × replicas", f"{tp} × {fleet.replicas}",
+                          gpus(fleet.gpus)))
+    if fleet.reason:
+        lines.append(Line("SLO", "cannot be met", fleet.reason, "not met"))
     return lines
 
 
 def cost_lines(step: Step) -> list[Line]:
     """Fleet size, cost and energy at ``step``."""
+    o = step.outcome
     d = step.details
-    pooled = d["config"]["consolidate"] and len(d["fleets"]) > 1
-    gpus_formula = "⌈Σ tp × replicas⌉ (one shared pool)" if pooled else "Σ tp × ⌈replicas⌉"
-    parts = " + ".join(
-        f"{f['tp']} × {_g(f['replicas'])}" if pooled else f"{f['tp']} × ⌈{_g(f['replicas'])}⌉"
-        for f in d["fleets"])
+    if o.pooled:
+        f0 = o.fleets[0]
+        gpus_formula, parts = "tp × pool replicas (one shared pool)", f"{f0.perf.tp} × {f0.replicas}"
+    else:
+        gpus_formula = "Σ tp × replicas"
+        parts = " + ".join(f"{f.perf.tp} × {f.replicas}" for f in o.fleets)
     est = " (TDP estimated)" if d["tdp_is_estimate"] else ""
-    return [
+    out = [
         Line("GPUs", gpus_formula, parts, f"{step.gpus} × {d['hardware']}"),
         Line("cost per day", "GPUs × $/GPU-hour × 24 h",
              f"{step.gpus} × ${d['usd_per_gpu_hour']:.2f} × 24", f"${step.cost_per_day:,.2f}/day"),
         Line("energy per day", "GPUs × TDP × 24 h", f"{step.gpus} × {d['tdp_W']:g} W × 24 h",
              f"{step.energy_kwh_per_day:,.1f} kWh/day{est}"),
     ]
+    if o.pool_note:
+        out.append(Line("shared pool", "both weights + both KV fit, and fewer GPUs than two fleets",
+                        o.pool_note, "pooled" if o.pooled else "two fleets"))
+    for c in o.classes:
+        out.append(Line(f"latency: {c.name} requests ({c.share * 100:.0f}%)", "TTFT p50 / p90, TPOT",
+                        "escalated: small model's TTFT + its other reply tokens + big model's TTFT"
+                        if c.name == "escalated" else "",
+                        f"{_g(c.ttft_p50_ms)} / {_g(c.ttft_p90_ms)} ms, {_g(c.tpot_ms)} ms"
+                        + ("" if c.slo_met else " (over target)")))
+    return out
 
 
 def training_lines(row: TrainingRow, params: float, tokens: float, mfu: float, gpus: int) -> list[Line]:

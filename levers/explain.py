@@ -9,8 +9,10 @@ def money(x: float) -> str:
 
 
 def pct(x: float) -> str:
-    """A share as a whole percentage (0.8 -> 80%)."""
-    return f"{x * 100:.0f}%"
+    """A share as a percentage: whole above 1% (0.8 -> 80%), one decimal
+    below (0.005 -> 0.5%), so a small non-zero share never reads 0%."""
+    x = x + 0.0  # -0.0 -> 0.0
+    return f"{x:.0%}" if abs(x) >= 0.01 or x == 0 else f"{x:.1%}"
 
 
 def tokens(n: float) -> str:
@@ -19,10 +21,18 @@ def tokens(n: float) -> str:
 
 
 def times(m: float) -> str:
-    """A multiplier as the lesson writes it: ÷2.4 for a saving, ×1.2 for a rise."""
-    if m >= 1:
-        return f"÷{m:.2g}" if m < 10 else f"÷{m:.0f}"
-    return f"×{1 / m:.2g}"
+    """A multiplier as the lesson writes it: ÷2.4 for a saving, "×1.25, costs
+    more" for a rise (``m`` is cost before over cost after). Digits are added
+    until a change never reads as ÷1 or ×1; exactly 1 is "÷1"."""
+    if m == 1:
+        return "÷1"
+    x = m if m > 1 else 1 / m
+    text = f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+    digits = 3
+    while float(text) == 1 and digits < 8:
+        text = f"{x:.{digits}g}"
+        digits += 1
+    return f"÷{text}" if m > 1 else f"×{text}, costs more"
 
 
 def gpus(n: int) -> str:

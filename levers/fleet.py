@@ -12,18 +12,12 @@ from dataclasses import dataclass, field, replace
 
 from . import disaggregation, kv_offload, models, specs, speculative, tasks
 from .errors import InputError
-from .perf import (
-    BYTES_PER_KV,
-    BYTES_PER_PARAM,
-    TP_CHOICES,
-    Engine,
-    ReplicaPerf,
-    Shape,
-    Workload,
-    ceil_div,
-    compute_format,
-)
-from .queueing import EXACT_UP_TO, Wait, erlang_c, quantile, wait
+from .hardware import pooled_fleets
+from .perf import BYTES_PER_KV, TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div, compute_format
+from .quantization import BYTES_PER_PARAM
+from .queueing import Wait, erlang_c, quantile, wait
+from .routing import RequestClass, request_classes, shares
+from .sizing import Targets, first_tp, limit, queue, size_shape, smallest
 
 SECONDS_PER_DAY = 86_400
 
@@ -70,29 +64,6 @@ class Config:
     spec_acceptance: float = 0.0
     spec_draft_tokens: int = 0
     disaggregated: bool = False
-
-
-@dataclass(frozen=True)
-class Targets:
-    """What a fleet is sized to hold.
-
-    Attributes
-    ----------
-    ttft_s, tpot_s
-        Upper edges of the SLO bands [s]; TTFT is held at the 90th percentile.
-    at_slo
-        False prices at maximum throughput and only reports the latency.
-    min_replicas
-        Fewest replicas a serving model (or a shared pool) runs [replicas].
-    utilization
-        Most of a replica's modeled capacity used at the busiest hour.
-    """
-
-    ttft_s: float
-    tpot_s: float
-    at_slo: bool
-    min_replicas: int
-    utilization: float
 
 
 @dataclass(frozen=True)
@@ -151,32 +122,6 @@ class Fleet:
     prefill_replicas: int = 0
     prefill_tp: int = 0
     transfer_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class RequestClass:
-    """Latency as one class of requests sees it.
-
-    Attributes
-    ----------
-    name
-        ``"all"``, ``"big"``/``"small"`` (split), ``"answered by small"`` or
-        ``"escalated"`` (cascade).
-    share
-        Share of all requests.
-    ttft_p50_ms, ttft_p90_ms, tpot_ms
-        Median and 90th-percentile time to first token, and time per output
-        token of the reply the user reads [ms].
-    slo_met
-        Both ``ttft_p90_ms`` and ``tpot_ms`` within the bands' upper edges.
-    """
-
-    name: str
-    share: float
-    ttft_p50_ms: float
-    ttft_p90_ms: float
-    tpot_ms: float
-    slo_met: bool
 
 
 @dataclass(frozen=True)
@@ -240,8 +185,8 @@ class Outcome:
     pool_note: str = ""
     tasks_per_day: float = 0.0
     usd_per_task: float = 0.0
-    shape: object = None
-    offload: object = None
+    shape: tasks.RequestShape | None = None
+    offload: kv_offload.Tiers | None = None
 
     def fleet(self, role: str) -> Fleet | None:
         """The fleet of the ``"big"`` or ``"small"`` model, if it serves anything."""
@@ -265,167 +210,6 @@ def targets_of(s) -> Targets:
     return Targets(ttft_s=s.ttft_slo_high_ms / 1e3, tpot_s=s.tpot_slo_high_ms / 1e3,
                    at_slo=s.sizing == "slo", min_replicas=s.min_replicas,
                    utilization=s.utilization)
-
-
-# ---------------------------------------------------------------------------
-# Queueing and replica counts
-
-
-def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
-    """Arrival rate [1/s], mean service time [s] and service ``Cs^2`` of the
-    prefill queue on ``n`` replicas (see :func:`queue`)."""
-    if perfs[0].batch_run_s > 0:  # static batching: jobs are whole batches
-        jobs = mean = sq = 0.0
-        for p, r in zip(perfs, rates, strict=True):
-            j = r / p.batch
-            jobs += j
-            mean += j * p.batch_run_s
-            sq += j * p.batch_run_s * p.batch_run_s
-        mean /= jobs
-        return jobs, mean, max(sq / jobs / (mean * mean) - 1.0, 0.0)
-    lam = u = 0.0
-    for p, r in zip(perfs, rates, strict=True):
-        lam += r
-        u += r * p.decode_busy_s
-    u /= n
-    if u >= 1.0:
-        return lam, math.inf, 0.0
-    if len(perfs) == 1:
-        return lam, perfs[0].prefill_s / (1.0 - u), 0.0
-    mean = sum(r * p.prefill_s for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u)
-    sq = sum(r * p.prefill_s ** 2 for p, r in zip(perfs, rates, strict=True)) / lam / (1.0 - u) ** 2
-    return lam, mean, max(sq / (mean * mean) - 1.0, 0.0) if mean > 0 else 0.0
-
-
-def queue(perfs, rates, n: int) -> Wait:
-    """Wait before a request's prefill starts on ``n`` replicas.
-
-    Derivation
-    ----------
-    Continuous batching: each replica is a server of prompts (M/D/c, or M/G/c
-    when two models share the pool, see :mod:`levers.queueing`). A prompt
-    takes ``t_pre`` of compute, but decode holds the compute for a share
-    ``u = sum(lam_i x o x (t_cmp + t_comm) / B_i) / n`` of the time, so the
-    prefill server runs at ``1 - u`` of its speed: service ``t_pre / (1 - u)``.
-
-    Static batching: a replica admits a whole batch, runs it to its longest
-    reply and only then takes the next, so the servers are the replicas, the
-    jobs batches of ``B`` (arriving at ``lam / B``) and the service time one
-    batch's run ``B x t_pre + o x r x t_step``.
-    """
-    lam, svc, cs2 = queue_terms(perfs, rates, n)
-    return wait(lam, svc, n, cs2)
-
-
-def p90_wait(perfs, rates, n: int) -> float:
-    """The 90th percentile of :func:`queue`'s wait [s], without building the record."""
-    lam, svc, cs2 = queue_terms(perfs, rates, n)
-    a = lam * svc
-    if a >= n:
-        return math.inf
-    return quantile(erlang_c(n, a), n, a, svc, (1.0 + cs2) / 2.0, 0.9)
-
-
-def smallest(ok, n0: int, limit: int = 1 << 40) -> int:
-    """Smallest ``n >= n0`` with ``ok(n)``, for ``ok`` false then true as ``n`` grows."""
-    if ok(n0):
-        return n0
-    lo, hi = n0, 2 * n0
-    while not ok(hi):
-        if hi > limit:
-            return hi
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-def replicas_needed(perfs, rates, ttft_extra, tg: Targets) -> tuple[int, int, Wait]:
-    """Replicas for throughput, replicas that also hold p90 TTFT, and the wait there.
-
-    Derivation
-    ----------
-    Throughput: ``n_thr = ceil(sum(lam_i / replica requests/s_i) / utilization)``,
-    at least ``min_replicas``. TTFT: the smallest ``n >= n_thr`` with
-    ``wait_p90(n) + TTFT once admitted <= target`` for every model
-    (``ttft_extra`` adds what time-slicing costs each model's first token).
-    """
-    work = sum(r / p.requests_per_s for p, r in zip(perfs, rates, strict=True))
-    n_thr = max(tg.min_replicas, ceil_div(work / tg.utilization))
-    if not tg.at_slo:
-        return n_thr, n_thr, queue(perfs, rates, n_thr)
-    floor = max(p.ttft_s + x for p, x in zip(perfs, ttft_extra, strict=True))
-    if perfs[0].batch_run_s > 0:  # static: the load does not depend on n
-        lam, svc, cs2 = queue_terms(perfs, rates, n_thr)
-        n = scan_replicas(lam * svc, svc, (1.0 + cs2) / 2.0, n_thr, tg.ttft_s - floor)
-        if n:
-            return n_thr, n, queue(perfs, rates, n)
-
-    def ok(n):
-        return floor + p90_wait(perfs, rates, n) <= tg.ttft_s
-
-    n = smallest(ok, n_thr)
-    return n_thr, n, queue(perfs, rates, n)
-
-
-def scan_replicas(a: float, svc: float, factor: float, n0: int, budget_s: float) -> int:
-    """Smallest ``n >= n0`` whose p90 wait is within ``budget_s``, for a load
-    ``a`` that does not depend on ``n``: one pass of the Erlang B recursion
-    gives every ``n`` in turn. 0 when the answer lies beyond the exact range."""
-    b = 1.0
-    for k in range(1, EXACT_UP_TO + 1):
-        b = a * b / (k + a * b)
-        if k >= n0 and k > a:
-            c = k * b / (k - a * (1.0 - b))
-            if quantile(c, k, a, svc, factor, 0.9) <= budget_s:
-                return k
-    return 0
-
-
-def _limit(sh: Shape, batch: int, tg: Targets) -> str:
-    """What set the batch: memory, max_batch, the TPOT target or the TTFT target."""
-    if batch >= sh.cap:
-        return "memory" if sh.b_mem <= (sh.engine.max_batch or sh.b_mem) else "max_batch"
-    return "tpot" if sh.tpot(batch + 1) > tg.tpot_s else "ttft"
-
-
-def size_shape(sh: Shape, lam: float, tg: Targets) -> tuple[ReplicaPerf, int, int, Wait] | None:
-    """The cheapest batch and replica count for one shape; None when the SLO
-    cannot be held on it.
-
-    At the SLO the batch is the largest whose TPOT and unqueued TTFT meet the
-    targets; when TTFT then needs more replicas than throughput does, halving
-    the batch is tried too, and the fewest replicas win. At maximum
-    throughput the batch is the largest memory and ``max_batch`` allow.
-    """
-    if not tg.at_slo:
-        b = sh.cap
-    else:
-        b = sh.slo_batch(tg.tpot_s, tg.ttft_s)
-        if b == 0:
-            return None
-    best = None
-    while b >= 1:
-        perf = sh.at(b, _limit(sh, b, tg))
-        n_thr, n, w = replicas_needed((perf,), (lam,), (0.0,), tg)
-        if best is not None and n >= best[2]:
-            break  # halving stopped paying
-        best = (perf, n_thr, n, w)
-        if n <= n_thr or not tg.at_slo:
-            break
-        b //= 2
-    return best
-
-
-def first_tp(model, hw, weights: str, engine: Engine) -> int:
-    """Smallest tensor-parallel size whose memory holds the weights."""
-    w_bytes = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
-    per_gpu = hw.hbm_GB * 1e9 * engine.memory_utilization
-    return next((tp for tp in TP_CHOICES if tp * per_gpu > w_bytes), TP_CHOICES[-1])
 
 
 def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, lam: float,
@@ -478,7 +262,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                 best = got
         return best
 
-    found, reason = search(tg), ""
+    found, reason, used = search(tg), "", tg
     shapes = [sh for sh in built.values() if sh.fits]
     if not shapes:
         raise InputError(
@@ -487,28 +271,39 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
             f"sequences does not fit on {TP_CHOICES[-1]} x {hw.id}",
         )
     if found is None:
-        # The nearest the hardware gets: both targets scaled by the smallest
-        # factor any shape reaches at batch 1, so at least that shape fits.
-        # Harder inputs can then only cost more, never fall back to a cheaper,
-        # slower fleet.
+        # The nearest the hardware gets: each unreachable target raised to the
+        # best any shape reaches at batch 1; if no shape reaches both, both
+        # scaled by the smallest factor one shape reaches. Harder inputs can
+        # then only cost more, never fall back to a cheaper, slower fleet.
         t1 = min(sh.tpot(1) for sh in shapes)
         f1 = min(sh.ttft(1) for sh in shapes)
-        scale = min(max(sh.tpot(1) / tg.tpot_s, sh.ttft(1) / tg.ttft_s) for sh in shapes)
-        near = Targets(tg.ttft_s * scale * (1 + 1e-9), tg.tpot_s * scale * (1 + 1e-9), True,
+        eps = 1 + 1e-9
+        near = Targets(max(tg.ttft_s, f1 * eps), max(tg.tpot_s, t1 * eps), True,
                        tg.min_replicas, tg.utilization)
+        found, used = search(near), near
+        if found is None:
+            scale = min(max(sh.tpot(1) / tg.tpot_s, sh.ttft(1) / tg.ttft_s) for sh in shapes)
+            near = Targets(tg.ttft_s * scale * eps, tg.tpot_s * scale * eps, True,
+                           tg.min_replicas, tg.utilization)
+            found = search(near)
         why = []
         if t1 > tg.tpot_s:
-            why.append(f"TPOT is at least {t1 * 1e3:,.0f} ms even at batch 1 "
-                       f"(target {tg.tpot_s * 1e3:,.0f} ms)")
+            why.append(f"TPOT is at least {t1 * 1e3:,.3g} ms even at batch 1 "
+                       f"(target {tg.tpot_s * 1e3:,.3g} ms)")
         if f1 > tg.ttft_s:
-            why.append(f"TTFT is at least {f1 * 1e3:,.0f} ms even at batch 1 "
-                       f"(target {tg.ttft_s * 1e3:,.0f} ms)")
+            why.append(f"TTFT is at least {f1 * 1e3:,.4g} ms even at batch 1 "
+                       f"(target {tg.ttft_s * 1e3:,.4g} ms)")
         reason = (f"{model.id} on {hw.id}: " + " and ".join(why or ["no shape holds both targets"])
-                  + f"; priced at the fastest fleet, held to {near.ttft_s * 1e3:,.0f} ms TTFT "
-                  f"and {near.tpot_s * 1e3:,.0f} ms TPOT")
-        found = search(near) or search(Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas,
-                                                tg.utilization))
-    perf, n_thr, n, w = found
+                  + f"; priced at the fastest fleet, held to {near.ttft_s * 1e3:,.4g} ms TTFT "
+                  f"and {near.tpot_s * 1e3:,.3g} ms TPOT")
+        if found is None:
+            used = Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas, tg.utilization)
+            found = search(used)
+            reason = reason.split(";")[0] + "; priced at maximum throughput"
+    core, n_thr, n = found
+    sh = built[core.tp]
+    perf = sh.at(core.batch, limit(sh, core.batch, used))
+    w = queue((perf,), (lam,), n)
     return Fleet(role, model.id, share, n, perf.tp * n, perf, lam, n_thr, w,
                  perf.ttft_s + w.p50_s, perf.ttft_s + w.p90_s, perf.tpot_s,
                  meets_slo=not reason, reason=reason)
@@ -604,79 +399,6 @@ def p90_wait_md(lam: float, service_s: float, servers: int) -> float:
     return quantile(erlang_c(servers, a), servers, a, service_s, 0.5, 0.9)
 
 
-def pooled_fleets(fleets, model_of, hw, cfg: Config, work: Workload, eng: Engine,
-                  tg: Targets, opts: dict | None = None) -> tuple[tuple[Fleet, ...] | None, str]:
-    """Both models on one pool of replicas, each replica holding both; None and
-    the reason when no pool holds them or one is not cheaper.
-
-    Derivation
-    ----------
-    Memory: a pool replica of ``tp`` GPUs holds both models' weights; what is
-    left, ``M - W_big - W_small``, is split between the two models' KV in
-    proportion to the KV their requests keep in flight, ``lam_i x resident_i
-    x kv_i``.
-
-    Time-slicing: the two models cannot run in one kernel, so a replica
-    alternates their decode steps. Each model's token then waits for the
-    other's step: ``TPOT_i = step_i(B_i) + step_j(B_j)``. Each model's batch is
-    therefore held to half the TPOT target, and its first token also waits
-    for one step of the other model. Replica-seconds per request are as when
-    alone, so ``n >= sum(lam_i / requests/s_i) / utilization``.
-    """
-    rates = [f.arrivals_per_s for f in fleets]
-    demand = [f.arrivals_per_s * f.perf.resident_tokens * f.perf.kv_bytes_per_token
-              for f in fleets]
-    models_ = [model_of[f.role] for f in fleets]
-    start = max(first_tp(m, hw, cfg.weights, eng) for m in models_)
-    separate = sum(f.gpus for f in fleets)
-    half = Targets(tg.ttft_s, tg.tpot_s / 2, tg.at_slo, tg.min_replicas, tg.utilization)
-    best, why = None, ""
-    for tp in TP_CHOICES:
-        if tp < start:
-            continue
-        if tp * tg.min_replicas >= (best[0] if best else separate):
-            break
-        room = (hw.hbm_GB * 1e9 * tp * eng.memory_utilization
-                - sum(m.params_total_B * 1e9 * BYTES_PER_PARAM[cfg.weights] for m in models_)
-                - sum(o["spec"].draft_weight_bytes for o in (opts or {}).values() if o.get("spec")))
-        if room <= 0:
-            why = why or f"both models' weights do not fit on {tp} x {hw.id}"
-            continue
-        shapes = [Shape(m, hw, tp, cfg.weights, cfg.kv_cache, work, eng, kv_room=room * d / sum(demand),
-                        **(opts or {}).get(f.role, {}))
-                  for f, m, d in zip(fleets, models_, demand, strict=True)]
-        if not all(sh.fits for sh in shapes):
-            why = why or (f"both models' weights fit on {tp} x {hw.id} but not the KV "
-                          f"of a sequence each")
-            continue
-        if tg.at_slo:
-            batches = [sh.slo_batch(half.tpot_s, tg.ttft_s) for sh in shapes]
-            if 0 in batches:
-                why = why or (f"time-slicing two models on {tp} x {hw.id} cannot hold "
-                              f"TPOT {tg.tpot_s * 1e3:,.0f} ms")
-                continue
-        else:
-            batches = [sh.cap for sh in shapes]
-        perfs = [sh.at(b, _limit(sh, b, half)) for sh, b in zip(shapes, batches, strict=True)]
-        steps = [p.tpot_s for p in perfs]
-        extra = [sum(steps) - t for t in steps]  # the other model's step
-        n_thr, n, w = replicas_needed(perfs, rates, extra, tg)
-        if best is None or tp * n < best[0]:
-            best = (tp * n, tp, n_thr, n, w, perfs, extra)
-    if best is None:
-        return None, why or "no pool shape is cheaper than two fleets"
-    gpus, tp, n_thr, n, w, perfs, extra = best
-    if gpus >= separate:
-        return None, (f"one pool would need {gpus} GPUs, two fleets {separate}: kept apart")
-    out = tuple(
-        replace(f, replicas=n, perf=p, replicas_for_throughput=n_thr, wait=w,
-                ttft_p50_s=p.ttft_s + x + w.p50_s, ttft_p90_s=p.ttft_s + x + w.p90_s,
-                tpot_s=p.tpot_s + x)
-        for f, p, x in zip(fleets, perfs, extra, strict=True))
-    return out, (f"one pool of {n} × {tp} {hw.id} holds both models' weights and KV; "
-                 f"time-slicing them raises each model's TPOT by the other's step")
-
-
 def request_shape(cfg: Config, s) -> tasks.RequestShape:
     """The mean request of the scenario's task shape (:func:`levers.tasks.per_request`).
 
@@ -754,12 +476,10 @@ def evaluate(cfg: Config, s) -> Outcome:
     requests_per_day = s.requests_per_day * shape.turns if shape.turns > 1 else s.requests_per_day
     peak_rps = requests_per_day / SECONDS_PER_DAY * s.peak_to_average
 
-    shares = {"big": 1.0 - cfg.route_share, "small": cfg.route_share}
-    if cfg.route_policy == "cascade" and cfg.route_share > 0:
-        shares["small"] = 1.0
+    share = shares(cfg.route_share, cfg.route_policy)
     fleets, model_of, opts = [], {}, {}
     for role in ("big", "small"):
-        q = shares[role]
+        q = share[role]
         if q <= 0:
             continue
         model = models.get(getattr(s, f"{role}_model"), getattr(s, f"{role}_params_B"),
@@ -781,7 +501,7 @@ def evaluate(cfg: Config, s) -> Outcome:
             gpus = shared[0].perf.tp * shared[0].replicas
     cost = gpus * cfg.usd_per_gpu_hour * 24
 
-    classes = request_classes(fleets, cfg, s, shares["big"], tg, work.output_tokens)
+    classes = request_classes(fleets, cfg, s, share["big"], tg, work.output_tokens)
     worst = max(classes, key=lambda c: (c.ttft_p90_ms, c.tpot_ms))
     reasons = [f.reason for f in fleets if f.reason]
     for c in classes:
@@ -837,38 +557,4 @@ def evaluate(cfg: Config, s) -> Outcome:
         usd_per_task=cost / s.requests_per_day,
         shape=shape,
         offload=offload,
-    )
-
-
-def request_classes(fleets, cfg: Config, s, escalate: float, tg: Targets,
-                    output_tokens: float) -> tuple[RequestClass, ...]:
-    """Latency per class of request.
-
-    A cascade's escalated request first runs to the end of the small model's
-    reply, then starts over on the big model: its TTFT quantile is taken as
-    the sum of the two models' TTFT quantiles plus the small reply's
-    remaining ``o - 1`` tokens (an upper bound for the sum of two waits), and
-    its reply streams at the big model's TPOT.
-    """
-    by = {f.role: f for f in fleets}
-    big, small = by.get("big"), by.get("small")
-
-    def cls(name, share, p50, p90, tpot):
-        ok = p90 <= tg.ttft_s * (1 + 1e-9) and tpot <= tg.tpot_s * (1 + 1e-9)
-        return RequestClass(name, share, p50 * 1e3, p90 * 1e3, tpot * 1e3, ok)
-
-    if small is None or big is None:
-        f = big or small
-        return (cls("all", 1.0, f.ttft_p50_s, f.ttft_p90_s, f.tpot_s),)
-    if cfg.route_policy == "cascade":
-        rest = (output_tokens - 1) * small.tpot_s
-        return (
-            cls("answered by small", cfg.route_share, small.ttft_p50_s, small.ttft_p90_s,
-                small.tpot_s),
-            cls("escalated", escalate, small.ttft_p50_s + rest + big.ttft_p50_s,
-                small.ttft_p90_s + rest + big.ttft_p90_s, big.tpot_s),
-        )
-    return (
-        cls("small", cfg.route_share, small.ttft_p50_s, small.ttft_p90_s, small.tpot_s),
-        cls("big", escalate, big.ttft_p50_s, big.ttft_p90_s, big.tpot_s),
     )

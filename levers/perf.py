@@ -24,27 +24,10 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .models import Model
+from .quantization import BYTES_PER_KV, BYTES_PER_PARAM, compute_format
 from .specs import Accelerator
 
-#: Bytes per weight [B/param]. INT4 carries one FP16 scale per 128 weights
-#: (AWQ/GPTQ group size), FP4 one FP8 scale per 16 weights (NVFP4 blocks).
-BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "int4": 0.5 + 2 / 128, "fp4": 0.5 + 1 / 16}
-
-#: Bytes per cached KV element [B].
-BYTES_PER_KV = {"bf16": 2.0, "fp8": 1.0}
-
-
-def compute_format(weights: str, hw: Accelerator) -> str:
-    """The tensor-core format the matmuls run in for a weight precision.
-
-    FP8 and FP4 weights run natively where the accelerator has that format
-    (W8A8, W4A4). Elsewhere, and always for INT4 (AWQ/GPTQ are weight-only),
-    weights are widened to BF16 before the matmul, so the peak is BF16's.
-    """
-    if weights in ("fp8", "fp4") and hw.supports(weights):
-        return weights
-    return "bf16"
-
+__all__ = ["BYTES_PER_KV", "BYTES_PER_PARAM", "compute_format"]  # re-exported for callers
 
 @dataclass(frozen=True)
 class Workload:
@@ -170,6 +153,28 @@ class ReplicaPerf:
     ttft_extra_s: float = 0.0
 
 
+class Core:
+    """The few figures of a replica at one batch that sizing needs (see
+    :class:`ReplicaPerf` for their meaning); cheap to build in a search."""
+
+    __slots__ = (
+        "batch",
+        "batch_run_s",
+        "decode_busy_s",
+        "prefill_s",
+        "requests_per_s",
+        "tp",
+        "tpot_s",
+        "ttft_s",
+    )
+
+    def __init__(self, tp, batch, requests_per_s, ttft_s, tpot_s, prefill_s, batch_run_s,
+                 decode_busy_s):
+        self.tp = tp
+        self.batch, self.requests_per_s, self.ttft_s, self.tpot_s = batch, requests_per_s, ttft_s, tpot_s
+        self.prefill_s, self.batch_run_s, self.decode_busy_s = prefill_s, batch_run_s, decode_busy_s
+
+
 class Shape:
     """One replica shape (model, accelerator, tensor-parallel size, formats,
     workload, engine) with everything that does not depend on the batch
@@ -274,10 +279,10 @@ class Shape:
         self.attn = model.attention_flops_per_token(self.ctx)
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
-        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, new)
-        # t_comm(tokens) = comm0 + comm1 x tokens
+        # t_comm(tokens) = comm0 + comm1 x tokens (see t_comm)
         self.comm0 = t_comm(model, hw, tp, 0.0)
         self.comm1 = t_comm(model, hw, tp, 1.0) - self.comm0
+        self.t_pre = pre_flops / self.eff_peak + self.comm0 + self.comm1 * new
         self._slo: dict = {}
 
     @property
@@ -367,6 +372,24 @@ class Shape:
         if self.split:
             return self.o * (max(t_mem, t_cmp) + comm) / batch
         return max(self.o * (t_mem + comm) / batch, self.o * (t_cmp + comm) / batch + self.t_pre)
+
+    def core(self, batch: int) -> Core:
+        """:meth:`at`'s sizing figures only, computed the same way."""
+        t_mem, t_cmp, comm = self.parts(batch)
+        o, t_pre = self.o, self.t_pre
+        extra = self.ttft_extra
+        if self.static:
+            step = max(t_mem, t_cmp) + comm
+            per_req = t_pre + o * self.r * step / batch
+            return Core(self.tp, batch, 1.0 / per_req, batch * t_pre + step + extra, step, t_pre,
+                        batch * t_pre + o * self.r * step, 0.0)
+        if self.split:
+            step = max(t_mem, t_cmp) + comm
+            return Core(self.tp, batch, batch / (o * step), t_pre + step + extra, step, t_pre, 0.0, 0.0)
+        per_req = max(o * (t_mem + comm) / batch, o * (t_cmp + comm) / batch + t_pre)
+        tpot = per_req * batch / o
+        return Core(self.tp, batch, 1.0 / per_req, t_pre + tpot + extra, tpot, t_pre, 0.0,
+                    o * (t_cmp + comm) / batch)
 
     def _linear_batch(self, tpot_s: float, ttft_s: float) -> int | None:
         """For a dense model every step term is linear in ``B``: ``x + y B``.

@@ -12,6 +12,14 @@ from dataclasses import replace
 from .explain import pct, tokens
 
 ID = "prefix_caching"
+TITLE = "Prefix caching"
+#: Label on the waterfall's bars.
+SHORT = "Prefix cache"
+#: The scenario inputs this lever's card shows.
+INPUTS = ('cache_hit_rate', 'kv_offload', 'distinct_prefixes', 'kv_dram_GB', 'kv_ssd_GB', 'kv_dram_GBps',
+          'kv_ssd_GBps', 'prefix_popularity_skew')
+#: Illustrative multiplier, the lesson's worked example [x].
+ILLUSTRATIVE = 2.4
 
 
 def apply(cfg, s):

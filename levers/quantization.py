@@ -9,10 +9,39 @@ MI355X), matmuls also run at its higher peak.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from .perf import BYTES_PER_PARAM
+if TYPE_CHECKING:
+    from .specs import Accelerator
+
+#: Bytes per weight [B/param]. INT4 carries one FP16 scale per 128 weights
+#: (AWQ/GPTQ group size), FP4 one FP8 scale per 16 weights (NVFP4 blocks).
+BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "int4": 0.5 + 2 / 128, "fp4": 0.5 + 1 / 16}
+
+#: Bytes per cached KV element [B].
+BYTES_PER_KV = {"bf16": 2.0, "fp8": 1.0}
+
+
+def compute_format(weights: str, hw: Accelerator) -> str:
+    """The tensor-core format the matmuls run in for a weight precision.
+
+    FP8 and FP4 weights run natively where the accelerator has that format
+    (W8A8, W4A4). Elsewhere, and always for INT4 (AWQ/GPTQ are weight-only),
+    weights are widened to BF16 before the matmul, so the peak is BF16's.
+    """
+    if weights in ("fp8", "fp4") and hw.supports(weights):
+        return weights
+    return "bf16"
+
 
 ID = "quantization"
+TITLE = "Quantization"
+#: Label on the waterfall's bars.
+SHORT = "Quantize"
+#: The scenario inputs this lever's card shows.
+INPUTS = ('weights', 'kv_cache')
+#: Illustrative multiplier, the lesson's worked example [x].
+ILLUSTRATIVE = 1.6
 
 
 def apply(cfg, s):

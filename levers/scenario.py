@@ -9,6 +9,7 @@ these names and go through :func:`levers.params.parse_value`.
 from __future__ import annotations
 
 import difflib
+import functools
 from types import SimpleNamespace
 
 import param
@@ -16,19 +17,16 @@ import param
 from . import models, specs, tasks
 from .errors import InputError
 from .params import Choice, Choices, Count, Flag, Quantity, Ref, parse_value
+from .registry import REGISTRY
 
-#: The five levers, in the order they are pulled.
-LEVERS = ("prefix_caching", "batching", "routing", "quantization", "hardware")
+#: The levers, in the order they are pulled (from :mod:`levers.registry`).
+LEVERS = tuple(m.ID for m in REGISTRY)
 
-LEVER_TITLES = {
-    "prefix_caching": "Prefix caching",
-    "batching": "Continuous batching",
-    "routing": "Model routing",
-    "quantization": "Quantization",
-    "hardware": "Hardware",
-}
+LEVER_TITLES = {m.ID: m.TITLE for m in REGISTRY}
 
 WEIGHT_FORMATS = ("bf16", "fp8", "int4", "fp4")
+#: Lowest price override [$/GPU-hour]; 0 stands for the accelerator's own price.
+MIN_USD_PER_GPU_HOUR = 0.01
 KV_FORMATS = ("bf16", "fp8")
 
 
@@ -249,11 +247,11 @@ class Scenario(param.Parameterized):
         8400, bounds=(1, 1e9), step=100, unit="$/day",
         doc="illustrative mode: the baseline bill",
     )
-    mult_prefix_caching = Quantity(2.4, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 1")
-    mult_batching = Quantity(1.5, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 2")
-    mult_routing = Quantity(2.8, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 3")
-    mult_quantization = Quantity(1.6, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 4")
-    mult_hardware = Quantity(1.5, bounds=(0.25, 20), step=0.1, unit="x", doc="illustrative multiplier of lever 5")
+    for _i, _m in enumerate(REGISTRY, 1):
+        locals()[f"mult_{_m.ID}"] = Quantity(
+            _m.ILLUSTRATIVE, bounds=(0.25, 20), step=0.1, unit="x",
+            doc=f"illustrative multiplier of lever {_i}")
+    del _i, _m
 
     # ------------------------------------------------------------------
     @classmethod
@@ -284,12 +282,30 @@ class Scenario(param.Parameterized):
 
     def snapshot(self) -> SimpleNamespace:
         """The inputs as plain attributes, for fast repeated reads."""
-        return SimpleNamespace(**{k: getattr(self, k) for k in self.keys()})
+        keys = _keys(type(self))
+        try:  # param >= 2 keeps set values here; reading it skips the descriptors
+            set_values = self._param__private.values
+        except AttributeError:  # pragma: no cover - other param layouts
+            return SimpleNamespace(**{k: getattr(self, k) for k in keys})
+        defaults = _defaults(type(self))
+        return SimpleNamespace(**{k: set_values.get(k, defaults[k]) for k in keys})
 
     def changed(self, base: Scenario | None = None) -> dict:
         """Inputs that differ from ``base`` (the defaults when None)."""
         ref = (base or Scenario()).values()
         return {k: v for k, v in self.values().items() if ref[k] != v}
+
+
+@functools.cache
+def _keys(cls) -> tuple[str, ...]:
+    """The input names of ``cls``, in declaration order (cached)."""
+    return tuple(cls.keys())
+
+
+@functools.cache
+def _defaults(cls) -> dict:
+    """Each input's declared default (cached; defaults are never reassigned)."""
+    return {k: cls.param[k].default for k in _keys(cls)}
 
 
 def parse_mapping(values: dict) -> dict:
@@ -331,9 +347,11 @@ def check_consistency(s: Scenario) -> None:
     InputError
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
         disaggregated serving is asked of static batching, an SLO band's
-        lower edge lies above its upper edge, the small model that routing
-        uses is larger than the big one, or a request (prompt plus reply; an
-        agent's last turn) is longer than a model's context window.
+        lower edge lies above its upper edge, a price override is below
+        $0.01/GPU-hour (but not 0, the spec's price), the small model that
+        routing uses is larger than the big one, or a request (prompt plus
+        reply; an agent's last turn; a reasoning reply with its thinking) is
+        longer than a model's context window.
     """
     if "quantization" not in s.off:
         require_weight_format(s.weights, s.hardware, "the lever-5 hardware")
@@ -343,6 +361,11 @@ def check_consistency(s: Scenario) -> None:
     for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
         if getattr(s, lo) > getattr(s, hi):
             raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")
+    for key in ("baseline_usd_per_gpu_hour", "usd_per_gpu_hour"):
+        if 0 < getattr(s, key) < MIN_USD_PER_GPU_HOUR:  # a price of ~0 would divide the bill by ~0
+            hi = Scenario.param[key].bounds[1]
+            raise InputError(key, f"got {getattr(s, key):g}; allowed: 0 (the accelerator's own price) or a "
+                                  f"price from {MIN_USD_PER_GPU_HOUR:g} to {hi:,g} [$/GPU-hour]")
     big = models.get(s.big_model, s.big_params_B, field="big_model")
     used = [("big_model", big)]
     if "routing" not in s.off and s.route_share > 0:

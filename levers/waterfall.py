@@ -7,14 +7,14 @@ the multipliers is ``baseline / final``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
-from . import batching, hardware, prefix_caching, quantization, routing
+from . import hardware
 from .explain import gpus, money, times
 from .fleet import Config, Outcome, evaluate
-from .scenario import LEVER_TITLES, LEVERS, Scenario, check_consistency
-
-_MODULES = {m.ID: m for m in (prefix_caching, batching, routing, quantization, hardware)}
+from .registry import REGISTRY
+from .scenario import LEVER_TITLES, Scenario, check_consistency
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class Step:
         What one task costs after this step, and tasks served per day; a task
         is one request unless the scenario's ``task_shape`` says otherwise
         [$/task, tasks/day].
+    outcome
+        The typed :class:`levers.fleet.Outcome` the step was computed from
+        (fleets, replicas, queues), for the derivation and the app; ``details``
+        is its JSON-ready copy.
     """
 
     lever: str
@@ -76,13 +80,18 @@ class Step:
     usd_per_1m_tokens: float
     explanation: str
     hardware: str = ""
-    details: dict = field(default_factory=dict)
     ttft_p90_ms: float = 0.0
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
     usd_per_task: float = 0.0
     tasks_per_day: float = 0.0
+    outcome: Outcome | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def details(self) -> dict:
+        """The outcome's figures as a JSON-ready dict (built on first use)."""
+        return _details(self.outcome) if self.outcome is not None else {}
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,8 @@ class Waterfall:
         """JSON-ready: ``{"steps": [...], "baseline_cost_per_day", ...}``."""
         return {
             "mode": self.mode,
-            "steps": [{**vars(st), "classes": [dict(vars(c)) for c in st.classes]}
+            "steps": [{**{f.name: getattr(st, f.name) for f in fields(st) if f.name != "outcome"},
+                       "classes": [dict(vars(c)) for c in st.classes], "details": st.details}
                       for st in self.steps],
             "baseline_cost_per_day": self.baseline_cost_per_day,
             "final_cost_per_day": self.final_cost_per_day,
@@ -202,13 +212,13 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         usd_per_1m_tokens=o.usd_per_1m_tokens * scale,
         explanation=text,
         hardware=o.config.hardware,
-        details=_details(o),
         ttft_p90_ms=o.ttft_p90_ms,
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
         usd_per_task=cost / o.tasks_per_day,
         tasks_per_day=o.tasks_per_day,
+        outcome=o,
     )
 
 
@@ -224,8 +234,8 @@ def waterfall(s: Scenario) -> Waterfall:
 
     A lever in ``off`` leaves the configuration as it was: multiplier 1.
     """
-    check_consistency(s)
     s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
+    check_consistency(s)
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
     cache: dict[Config, Outcome] = {}
@@ -244,9 +254,11 @@ def waterfall(s: Scenario) -> Waterfall:
         f"{prev.gpus} × {cfg.hardware} at ${cfg.usd_per_gpu_hour:.2f}/GPU-hour × 24 h, "
         f"static batching, BF16, no prefix cache, every request on {s.big_model}"
     )
+    if not prev.slo_met:
+        base_text += f"; misses the SLO: {prev.slo_reason}"
     steps = [_step("baseline", True, 1.0, cost, prev, s, base_text)]
-    for lever in LEVERS:
-        mod = _MODULES[lever]
+    for mod in REGISTRY:
+        lever = mod.ID
         on = lever not in s.off
         if on:
             cfg = mod.apply(cfg, s)
@@ -262,6 +274,8 @@ def waterfall(s: Scenario) -> Waterfall:
             mult = prev.cost_per_day / cur.cost_per_day
             text = (f"{mod.explain(prev, cur, s)}; {fleet}, {money(prev.cost_per_day)} → "
                     f"{money(cur.cost_per_day)}/day")
+        if not cur.slo_met:
+            text += f"; misses the SLO: {cur.slo_reason}"
         cost = cost / mult
         steps.append(_step(lever, on, mult, cost, cur, s, text))
         prev = cur

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from types import SimpleNamespace
 
-import numpy as np
 import param
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,10 +29,6 @@ from app.urlstate import (
 )
 from levers.scenario import LEVERS, Scenario
 from levers.training import TrainingRow
-
-# Bokeh's ColumnDataSource.from_df (used by Panel's Tabulator) calls a pandas
-# API that pandas 3.1 deprecates; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -383,29 +377,47 @@ def test_specs_render_every_accelerator_with_sources():
 def test_training_table_keeps_the_engine_fields():
     c = fresh()
     fields = list(TrainingRow.__dataclass_fields__)
-    assert set(fields) <= set(c.table.value.columns)
+    data = c.table_source.data
+    assert c.table_source.name == "training_table"
+    assert set(fields) <= set(data)
     rows = levers.training_table()
-    assert c.table.value[fields].to_dict("records") == [asdict(r) for r in rows]
+    records = [{f: data[f][i] for f in fields} for i in range(len(rows))]
+    assert records == [asdict(r) for r in rows]
+    shown = [col.field for col in c.table.object.columns]
+    assert shown[:3] == ["name", "days", "cost_usd"]  # the decision columns first
 
 
 def test_editing_a_price_recomputes_that_row_via_the_engine():
     c = fresh()
     i = [r.hardware for r in c.rows].index("h100")
     before = c.rows[i].cost_usd
-    c._price_edited(SimpleNamespace(column="usd_per_gpu_hour", row=i, value=4.0))
+    c._price_edited(i, 4.0)
     row = c.rows[i]
     assert row.usd_per_gpu_hour == 4.0 and row.cost_usd != before
     assert row == next(r for r in levers.training_table(prices={"h100": 4.0}) if r.hardware == "h100")
-    assert c.table.value.loc[i, "cost_usd"] == row.cost_usd
+    assert c.table_source.data["cost_usd"][i] == row.cost_usd
     assert f"{PRICE_PREFIX}h100=4" in c.query
-    # Tabulator hands over numpy numbers; the URL still gets plain text
-    c._price_edited(SimpleNamespace(column="usd_per_gpu_hour", row=i, value=np.float64(4.25)))
+    # the browser may hand over text; the URL still gets the parsed number
+    c._price_edited(i, "4.25")
     assert c.query == f"?{PRICE_PREFIX}h100=4.25"
-    c._price_edited(SimpleNamespace(column="usd_per_gpu_hour", row=i, value=4.0))
+    c._price_edited(i, 4.0)
     # a bad price is refused with the engine's message and the table keeps the old one
-    c._price_edited(SimpleNamespace(column="usd_per_gpu_hour", row=i, value=-1.0))
+    c._price_edited(i, -1.0)
     assert c.rows[i].usd_per_gpu_hour == 4.0
+    assert c.table_source.data["usd_per_gpu_hour"][i] == 4.0
     assert c.error_notices and "allowed" in c.error_notices[0].message
+
+
+def test_a_cell_edited_in_the_browser_goes_through_the_engine():
+    """Edits arrive as patches to the table's source: a price recomputes its row, other cells revert."""
+    c = fresh()
+    i = [r.hardware for r in c.rows].index("h100")
+    c.table_source.patch({"usd_per_gpu_hour": [(i, 3.5)]})
+    expected = next(r for r in levers.training_table(prices={"h100": 3.5}) if r.hardware == "h100")
+    assert c.rows[i] == expected
+    assert c.table_source.data["cost_usd"][i] == expected.cost_usd
+    c.table_source.patch({"cost_usd": [(i, 1.0)]})
+    assert c.table_source.data["cost_usd"][i] == expected.cost_usd
 
 
 def test_training_sliders_recompute():

@@ -227,14 +227,16 @@ def test_bad_query_values_render_with_a_notice_and_run_no_script(page, server):
 
 def test_editing_the_h100_price_changes_its_cost(page, server):
     page.page.goto(server + "/main?tab=hardware")
-    row = page.page.locator(".cl-training-table .tabulator-row").filter(has_text="H100")
+    row = page.page.locator(".cl-training-table .slick-row").filter(has_text="H100")
     row.first.wait_for(timeout=30_000)
-    cost = row.locator('.tabulator-cell[tabulator-field="cost_usd"]')
+    fields = page.page.evaluate("""() => { for (const d of Bokeh.documents) {
+        const t = d.get_model_by_name('training_table_view'); if (t) return t.columns.map(c => c.field); } }""")
+    cost = row.locator(f".slick-cell.l{fields.index('cost_usd')}")
     before = cost.inner_text()
     page.page.wait_for_timeout(300)
     page.shot("hardware-tab")
-    cell = row.locator('.tabulator-cell[tabulator-field="usd_per_gpu_hour"]')
-    cell.click()
+    cell = row.locator(f".slick-cell.l{fields.index('usd_per_gpu_hour')}")
+    cell.dblclick()
     editor = cell.locator("input")
     editor.fill("4.25")
     editor.press("Enter")

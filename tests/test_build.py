@@ -254,13 +254,27 @@ def test_failed_build_keeps_previous_site_and_says_why(tmp_path):
     for stale in (".dist.building-a1b2c3", ".dist.building-999999999-x1"):
         (tmp_path / stale).mkdir()
         (tmp_path / stale / "index.html").write_text("half a site")
-    bad = tmp_path / "broken_app.py"
+    # The app runs from the project's wheel, so the broken app is a module of a copy of the project.
+    project = tmp_path / "project"
+    for rel in build.project_sources(REPO_ROOT):
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_bytes((REPO_ROOT / rel).read_bytes())
+    bad = project / "app" / "broken_app.py"
     bad.write_text("import panel as pn\nraise RuntimeError('the app is broken')\n")
-    proc = run_build(str(bad), "--out", str(out))
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), str(bad), "--out", str(out),
+                           "--project", str(project)], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     assert proc.returncode == 1
     assert "build.py: error:" in proc.stderr and "the app is broken" in proc.stderr
     assert (out / "index.html").read_text() == "previous build"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_app.py", "dist"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist", "project"]
+
+
+def test_app_outside_the_project_is_refused_with_its_reason(tmp_path):
+    stray = tmp_path / "app.py"
+    stray.write_text("import panel as pn\n")
+    proc = run_build(str(stray), "--out", str(tmp_path / "dist"))
+    assert proc.returncode == 1
+    assert "is not inside the project" in proc.stderr and not (tmp_path / "dist").exists()
 
 
 # --------------------------------------------------------------------------- the output folder

@@ -19,8 +19,13 @@ def test_each_step_has_lines_for_every_fleet(name):
             lines = derivation.fleet_lines(step, s, fleet["role"])
             assert len(lines) >= 10
             assert all(line.formula and line.result for line in lines)
-        assert [line.what for line in derivation.cost_lines(step)] == [
-            "GPUs", "cost per day", "energy per day"]
+        lines = derivation.cost_lines(step)
+        assert [line.what for line in lines][:3] == ["GPUs", "cost per day", "energy per day"]
+        # one latency line per request class, flagged when over target
+        latency = [line for line in lines if line.what.startswith("latency: ")]
+        assert len(latency) == len(step.classes)
+        for line, c in zip(latency, step.classes, strict=True):
+            assert ("over target" in line.result) == (not c.slo_met)
 
 
 def test_shown_inputs_reproduce_shown_results():
@@ -55,3 +60,23 @@ def test_training_lines_reproduce_the_row():
     assert math.isclose(row.days, days, rel_tol=1e-12)
     assert lines[1].result == f"{days:.1f} days"
     assert lines[3].result == f"${row.cost_usd / 1e6:.2f}M"
+
+
+def test_queueing_terms_reproduce_the_p90_wait():
+    """The formulas tab's queue lines: substituted numbers give the shown wait."""
+    from levers.queueing import erlang_c
+
+    s = levers.load_preset("chatbot")
+    for step in levers.waterfall(s).steps:
+        for fleet in step.outcome.fleets:
+            w = fleet.wait
+            lines = {line.what: line for line in derivation.fleet_lines(step, s, fleet.role)}
+            assert lines["chance of waiting (Erlang C)"].numbers == f"C({w.servers}, {derivation._g(w.load)})"
+            assert erlang_c(w.servers, w.load) == pytest.approx(w.p_wait, rel=1e-12)
+            p90 = (w.factor * w.service_s / (w.servers - w.load) * math.log(w.p_wait / 0.1)
+                   if w.p_wait > 0.1 else 0.0)
+            assert w.p90_s == pytest.approx(p90, rel=1e-12, abs=1e-15)
+            # TTFT p90 = TTFT once admitted (+ the other model's step in a pool) + p90 wait
+            extra = fleet.tpot_s - fleet.perf.tpot_s
+            assert fleet.ttft_p90_s == pytest.approx(fleet.perf.ttft_s + extra + w.p90_s, rel=1e-12)
+            assert lines["replicas"].result == f"{fleet.replicas} replicas"

@@ -36,6 +36,13 @@ scenarios = st.fixed_dictionaries({
     "mbu": st.floats(0.01, 1),
     "max_batch": st.integers(1, 8192),
     "static_longest_over_mean": st.floats(1, 10),
+    "memory_utilization": st.floats(0.1, 1),
+    "min_replicas": st.integers(1, 4),
+    "sizing": st.sampled_from(["slo", "max_throughput"]),
+    "ttft_slo_high_ms": st.floats(1, 60_000),
+    "tpot_slo_high_ms": st.floats(1, 10_000),
+    "ttft_slo_low_ms": st.just(1),
+    "tpot_slo_low_ms": st.just(1),
 })
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -84,6 +91,46 @@ def test_cost_never_rises_with_cache_hit_rate(values, a, b):
     w_lo, w_hi = levers.waterfall(s_lo), levers.waterfall(s_hi)
     for step_lo, step_hi in zip(w_lo.steps, w_hi.steps, strict=True):
         assert step_hi.cost_per_day <= step_lo.cost_per_day * (1 + 1e-12), step_lo.lever
+
+
+def _never_dearer(values, worse: dict, better: dict, what: str) -> None:
+    """Cost per step with ``better`` settings is at most that with ``worse``."""
+    s_worse = build({**values, **worse})
+    s_better = build({**values, **better})
+    if s_worse is None or s_better is None:
+        return
+    w_worse, w_better = levers.waterfall(s_worse), levers.waterfall(s_better)
+    for a, b in zip(w_worse.steps, w_better.steps, strict=True):
+        assert b.cost_per_day <= a.cost_per_day * (1 + 1e-12), (what, a.lever, a.cost_per_day,
+                                                                b.cost_per_day)
+
+
+@SETTINGS
+@given(scenarios, st.floats(0.1, 1), st.floats(0.1, 1))
+def test_cost_never_rises_with_more_memory(values, a, b):
+    lo, hi = sorted((a, b))
+    _never_dearer(values, {"memory_utilization": lo}, {"memory_utilization": hi}, "memory")
+
+
+@SETTINGS
+@given(scenarios, st.sampled_from(["fp8", "int4"]), st.sampled_from(["bf16", "fp8"]))
+def test_cost_never_rises_with_fewer_bytes(values, weights, kv):
+    # Fewer bytes per weight or KV element, at the same or a faster compute
+    # format: FP8 and INT4 weights against BF16, FP8 KV against BF16 KV.
+    _never_dearer(values, {"weights": "bf16", "kv_cache": kv}, {"weights": weights, "kv_cache": kv},
+                  "weights")
+    _never_dearer(values, {"weights": weights, "kv_cache": "bf16"},
+                  {"weights": weights, "kv_cache": "fp8"}, "kv")
+
+
+def test_more_memory_keeps_the_larger_cheaper_shapes():
+    # Regression: the tensor-parallel window once started at the smallest size
+    # that holds the weights and ended at 4x that, so more memory dropped the
+    # larger, cheaper shapes ($35,520 at 0.85, $39,840 at 0.9).
+    cost = {m: levers.waterfall(levers.load_preset("chatbot", output_tokens=4000,
+                                                   memory_utilization=m)).baseline_cost_per_day
+            for m in (0.85, 0.9)}
+    assert cost[0.9] <= cost[0.85]
 
 
 @SETTINGS

@@ -39,6 +39,7 @@ SHORT = {
 YAXES = {
     "usd_per_day": ("Cost [$/day]", "$0,0"),
     "usd_per_1m_tokens": ("Cost [$ per 1M tokens]", "$0,0.00"),
+    "usd_per_task": ("Cost [$ per task]", "$0,0.[0000]"),
 }
 
 TOOLTIP = """
@@ -59,6 +60,10 @@ def _price(x: float) -> str:
     return f"${x:,.2f}" if x < 100 else money(x)
 
 
+def _task_price(x: float) -> str:
+    return f"${x:,.4g}" if x < 100 else money(x)
+
+
 def waterfall_data(w: Waterfall, yaxis: str = "usd_per_day") -> dict[str, list]:
     """Columns for the waterfall's ColumnDataSource: baseline, the levers, final.
 
@@ -67,7 +72,7 @@ def waterfall_data(w: Waterfall, yaxis: str = "usd_per_day") -> dict[str, list]:
     """
     per_day = yaxis == "usd_per_day"
     steps = list(w.steps)
-    vals = [st.cost_per_day if per_day else st.usd_per_1m_tokens for st in steps]
+    vals = [st.cost_per_day if per_day else getattr(st, yaxis) for st in steps]
     cols: dict[str, list] = {k: [] for k in WATERFALL_COLUMNS}
 
     def add(lever, title, on, cost, per_1m, mult, top, bottom, text_lines, expl, color):
@@ -86,7 +91,7 @@ def waterfall_data(w: Waterfall, yaxis: str = "usd_per_day") -> dict[str, list]:
         cols["explanation"].append(expl)
         cols["color"].append(color)
 
-    fmt = money if per_day else _price
+    fmt = money if per_day else _price if yaxis == "usd_per_1m_tokens" else _task_price
     for i, st in enumerate(steps):
         if st.lever == "baseline":
             add("baseline", st.title, True, st.cost_per_day, st.usd_per_1m_tokens, st.multiplier,

@@ -134,7 +134,8 @@ def _label(key: str, p, spec: dict) -> str:
 
 def make_widget(key: str, p, value, spec: dict):
     """A widget for parameter ``p`` (engine declaration), labelled and bounded."""
-    kind = spec.get("kind", "input")
+    kind = spec.get("kind") or ("check" if isinstance(p, param.Boolean) else
+                                "select" if isinstance(p, param.Selector) else "input")
     label = _label(key, p, spec)
     lo, hi = p.bounds if getattr(p, "bounds", None) else (None, None)
     doc = (p.doc or "").strip()
@@ -220,7 +221,7 @@ class Calculator(pn.viewable.Viewer):
     """
 
     preset = param.String(default="", doc="preset the scenario started from ('' = engine defaults)")
-    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"], objects=["usd_per_day", "usd_per_1m_tokens"])
+    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"], objects=["usd_per_day", "usd_per_1m_tokens", "usd_per_task"])
     embed = param.Boolean(default=False)
     theme = param.Selector(default="auto", objects=["auto", "light", "dark"])
     tab = param.Selector(default="serving", objects=list(TABS))
@@ -323,7 +324,8 @@ class Calculator(pn.viewable.Viewer):
         self.chart = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width", height=340,
                                    css_classes=["cl-waterfall"])
         self.yaxis_w = pn.widgets.RadioButtonGroup(
-            label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens"},
+            label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens",
+                                     "$/task": "usd_per_task"},
             value=self.yaxis, color="primary", variant="outline", css_classes=["ctl-yaxis"])
         self.yaxis_w.param.watch(lambda e: setattr(self, "yaxis", e.new), "value")
         self.summaries = {lv: pn.pane.HTML("", sizing_mode="stretch_width",
@@ -357,6 +359,7 @@ class Calculator(pn.viewable.Viewer):
         workload = card("Workload", self.illustrative_note, groups(
             group("Traffic", ["requests_per_day", "peak_to_average"], W["baseline_cost_per_day"]),
             group("Prompt and reply", ["system_prompt_tokens", "user_tokens", "output_tokens"]),
+            group("Task", ["task_shape", "thinking_multiple", "agent_turns", "observation_tokens"]),
             group("Models and baseline fleet", MODELS),
         ), css="cl-card-workload", basis="100%")
         self.advanced = disclosure("Advanced: engine, SLO bands, utilization", groups(

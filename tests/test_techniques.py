@@ -135,3 +135,20 @@ def test_long_context_grows_attention_and_kv_in_the_roofline(context):
     assert long_.tpot_s > short.tpot_s
     attn_over_weights = m.attention_flops_per_token(context) / (2 * m.params_active_B * 1e9)
     assert (attn_over_weights > 1) == (context > 54_000)
+
+
+def test_the_formulas_show_each_technique_when_it_is_on():
+    from levers import derivation
+    s = levers.load_preset("reasoning", disaggregated=True)
+    w = levers.waterfall(s)
+    whats = [line.what for line in derivation.fleet_lines(w.steps[2], s, "big")]
+    assert "speculative: tokens per verify step" in whats
+    assert "disaggregated: prefill pool" in whats
+    assert "cost per task" in [line.what for line in derivation.cost_lines(w.steps[-1])]
+    s = levers.load_preset("agentic")
+    w = levers.waterfall(s)
+    whats = [line.what for line in derivation.fleet_lines(w.steps[1], s, "big")]
+    assert "KV offload: copy into HBM, added to TTFT" in whats
+    plain = levers.load_preset("chatbot")
+    lines = derivation.fleet_lines(levers.waterfall(plain).steps[2], plain, "big")
+    assert not [line for line in lines if line.what.startswith(("speculative", "KV offload", "disaggregated"))]

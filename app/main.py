@@ -124,6 +124,21 @@ window.location.assign(u.toString());
 """
 
 
+def flex(*objs, align_items: str | None = None, justify_content: str | None = None, gap: str | None = None,
+         **kwargs) -> pn.Row:
+    """A wrapping flex row: a plain Panel ``Row`` whose children wrap onto new lines.
+
+    Used instead of ``pn.FlexBox``, which is a ``ReactiveHTML`` component: Panel
+    sanitizes the text properties of those with ``nh3``, a compiled package the
+    browser would then have to download before the calculator can start.
+    """
+    styles = {"flex-wrap": "wrap", **kwargs.pop("styles", {})}
+    for key, value in (("align-items", align_items), ("justify-content", justify_content), ("gap", gap)):
+        if value:
+            styles[key] = value
+    return pn.Row(*objs, styles=styles, **kwargs)
+
+
 def _label(key: str, p, spec: dict) -> str:
     text = spec.get("label") or key.replace("_", " ").capitalize()
     unit = getattr(p, "unit", "")
@@ -307,11 +322,11 @@ class Calculator(pn.viewable.Viewer):
                                            variant="outline", width=90)
         self.dismiss_b.on_click(lambda e: self._dismiss())
         mode_box = pn.Column(labelled(self.mode_w), width=220, margin=0)
-        header = pn.FlexBox(
+        header = flex(
             self.title,
-            pn.FlexBox(self.preset_w, mode_box, self.theme_w, align_items="flex-end",
+            flex(self.preset_w, mode_box, self.theme_w, align_items="flex-end",
                        sizing_mode="stretch_width", margin=0),
-            pn.FlexBox(self.share_b, self.embed_b, self.reset_b, sizing_mode="stretch_width",
+            flex(self.share_b, self.embed_b, self.reset_b, sizing_mode="stretch_width",
                        margin=0),
             sizing_mode="stretch_width", css_classes=["cl-header"],
         )
@@ -344,7 +359,7 @@ class Calculator(pn.viewable.Viewer):
                              styles={"flex": "1 1 260px"}, min_width=0, margin=0)
 
         def groups(*cols):
-            return pn.FlexBox(*cols, sizing_mode="stretch_width", margin=0, gap="0 12px")
+            return flex(*cols, sizing_mode="stretch_width", margin=0, gap="0 12px")
 
         W = self.views
         self.lever_cards = {}
@@ -369,10 +384,10 @@ class Calculator(pn.viewable.Viewer):
             group("SLO bands", ["sizing", "min_replicas", "ttft_slo_low_ms", "ttft_slo_high_ms",
                                 "tpot_slo_low_ms", "tpot_slo_high_ms"]),
         ), css="cl-card-advanced")
-        levers_box = pn.FlexBox(*self.lever_cards.values(), sizing_mode="stretch_width", margin=0,
+        levers_box = flex(*self.lever_cards.values(), sizing_mode="stretch_width", margin=0,
                                 css_classes=["cl-cards"])
         cards = pn.Column(workload, levers_box, self.advanced, sizing_mode="stretch_width", margin=0)
-        chart_bar = pn.FlexBox(
+        chart_bar = flex(
             pn.pane.HTML("<b>Cost waterfall</b> <span class='cl-muted'>(hover a bar for how)</span>",
                          margin=(10, 10)),
             self.yaxis_w, sizing_mode="stretch_width", justify_content="space-between", margin=0)
@@ -394,7 +409,7 @@ class Calculator(pn.viewable.Viewer):
         table.css_classes = ["cl-training-table"]
         self.table = pn.pane.Bokeh(table, sizing_mode="stretch_width")
         self.train_figs, self.train_source = training_figures(training_data(self.rows))
-        self.train_charts = pn.FlexBox(
+        self.train_charts = flex(
             *(pn.pane.Bokeh(f, sizing_mode="stretch_width", styles={"flex": "1 1 300px"}, min_width=0)
               for f in self.train_figs), sizing_mode="stretch_width", margin=0)
         self.specs = pn.pane.HTML(render.specs_html(specs.load_all()),
@@ -404,7 +419,7 @@ class Calculator(pn.viewable.Viewer):
                          "(6 N D FLOPs) with G accelerators at the given MFU. Edit a price cell "
                          "(✎) to recompute that row.</p>",
                          sizing_mode="stretch_width"),
-            pn.FlexBox(*(pn.Column(w, styles={"flex": "1 1 240px"}, min_width=0, margin=0,
+            flex(*(pn.Column(w, styles={"flex": "1 1 240px"}, min_width=0, margin=0,
                                    sizing_mode="stretch_width")
                          for w in self.train_w.values()), sizing_mode="stretch_width", margin=0),
             self.table, self.train_charts,
@@ -664,8 +679,8 @@ class Calculator(pn.viewable.Viewer):
         values = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
         try:
             rows = levers.training_table(**values, prices=self.prices)
-        except InputError as e:
-            self.error_notices = [Notice(e.field, e.message)]
+        except Exception as e:  # any failure: a notice naming it, the last good rows kept
+            self.error_notices = [describe_failure(e)]
             rows = self.rows
         self.rows = rows
         self._write_table()

@@ -71,6 +71,10 @@ def headline(w: Waterfall, s) -> str:
     ]
     if w.mode == "illustrative":
         cards[4] = (cards[4][0], cards[4][1] + '<div class="n">GPUs, energy and latency modeled</div>')
+    elif last.uncertainty > 1:  # the efficiency fit's residuals on published measurements
+        cards[0] = (cards[0][0], cards[0][1] + (
+            f'<div class="n">model range {esc(money(last.cost_per_day_low))}–'
+            f'{esc(money(last.cost_per_day_high))}/day (×/÷ {last.uncertainty:.2f})</div>'))
     body = "".join(f'<div class="cl-stat"><div class="k">{esc(k)}</div>{v}</div>' for k, v in cards)
     return f'<div class="cl-stats" role="group" aria-label="Headline figures">{body}</div>'
 

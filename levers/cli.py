@@ -1,4 +1,4 @@
-"""Command line: ``python -m levers waterfall | training | throughput | hardware``.
+"""Command line: ``python -m levers waterfall | training | throughput | hardware | validate``.
 
 Bad input prints one line on stderr and exits with status 2; no traceback.
 """
@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hardware", help="list the accelerator specs")
     h.add_argument("--format", choices=FORMATS, default="table")
 
+    v = sub.add_parser("validate", help="modeled against measured throughput for the shipped measurements")
+    v.add_argument("--format", choices=("table", "json"), default="table")
+
     sub.add_parser("keys", help="list the scenario keys with units, ranges and defaults")
     sub.add_parser("presets", help="list the presets")
     return parser
@@ -262,8 +265,15 @@ def cmd_presets(args) -> str:
     return "\n".join(f"{n:16s} {presets.describe(n)}" for n in presets.names())
 
 
+def cmd_validate(args) -> str:
+    """Modeled against measured, per case, split and same-round pair (see levers.validate)."""
+    from . import validate
+
+    return json.dumps(validate.report(), indent=2) if args.format == "json" else validate.text()
+
+
 COMMANDS = {"waterfall": cmd_waterfall, "training": cmd_training, "throughput": cmd_throughput,
-            "hardware": cmd_hardware, "keys": cmd_keys, "presets": cmd_presets}
+            "hardware": cmd_hardware, "keys": cmd_keys, "presets": cmd_presets, "validate": cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import models, specs
+from . import efficiency, models, specs
 from .explain import gpus
 from .perf import BYTES_PER_KV, BYTES_PER_PARAM
 from .training import TrainingRow
@@ -100,19 +100,13 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
               if at_slo else "min(⌊(memory − weights − cached × KV) / (resident × KV)⌋, max_batch)"),
              f"min({p.batch_by_memory:,}, {s.max_batch})" + (" → SLO" if at_slo else ""),
              f"{p.batch} sequences (limit: {p.batch_limit})"),
-        Line("decode step, bandwidth", "(weights read + batch × context × KV) / (tp × HBM BW × mbu)",
-             f"({p.weights_read_GB:.1f} GB + {p.batch} × {p.context_tokens:,.0f} × "
-             f"{p.kv_bytes_per_token:,.0f} B) / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {s.mbu:g})",
-             f"{_g(p.t_mem_s * ms)} ms"),
-        Line("decode step, compute", "batch × (2 × active params + attention) / (tp × peak × mfu)",
-             f"{p.batch} × (2 × {m.params_active_B:g}e9 + attn) / ({tp} × {peak:g} TFLOPS "
-             f"({p.compute_format}) × {s.mfu:g})", f"{_g(p.t_cmp_s * ms)} ms"),
+        *_decode_lines(p, m, hw, tp, peak),
         Line("decode step", "max(bandwidth, compute) + all-reduces",
              f"max({_g(p.t_mem_s * ms)}, {_g(p.t_cmp_s * ms)}) + {_g(p.t_comm_s * ms)} ms",
              f"{_g(p.step_s * ms)} ms ({p.step_bound}-bound)"),
         Line("prefill per request", "(prompt − cached) × (2 × active params + attention) / (tp × peak × mfu)",
              f"{prompt - cached:,.0f} tokens × (2 × {m.params_active_B:g}e9 + attn) / "
-             f"({tp} × {peak:g} TFLOPS × {s.mfu:g})", f"{_g(p.prefill_s * ms)} ms"),
+             f"({tp} × {peak:g} TFLOPS × {p.mfu:.3g})", f"{_g(p.prefill_s * ms)} ms"),
         Line("replica throughput",
              "batch / (prefill × batch + reply × longest/mean × step)" if static else
              "1 / max(reply × bandwidth step / batch, reply × compute step / batch + prefill)",
@@ -167,6 +161,15 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     if not o.pooled:
         lines.append(Line("GPUs for this model alone", "tp × replicas", f"{tp} × {fleet.replicas}",
                           gpus(fleet.gpus)))
+    if p.efficiency_family:
+        fit = efficiency.for_hardware(hw.id)
+        basis = (f"{fit.points} published measurements" if fit.fitted
+                 else "no measurements of this family: twice the widest fitted family's")
+        lines.append(Line(
+            "uncertainty of throughput", "× or ÷ exp(RMS of ln(modeled / measured)) of the family's fit",
+            f"{fit.family} ({basis}): exp({fit.log_rms:.3f})",
+            f"×/÷ {p.band:.2f}: {_g(p.requests_per_s / p.band)}–"
+            f"{_g(p.requests_per_s * p.band)} requests/s per replica"))
     if fleet.reason:
         lines.append(Line("SLO", "cannot be met", fleet.reason, "not met"))
     return lines
@@ -200,6 +203,42 @@ def technique_lines(o, fleet, s) -> list[Line]:
                  f"{fleet.prefill_replicas * fleet.prefill_tp} GPUs beside {fleet.replicas} × {p.tp} for decode"),
         ]
     return lines
+
+
+def _decode_lines(p, m, hw, tp: int, peak: float) -> list[Line]:
+    """The decode step's bandwidth and compute time of replica ``p``, with the efficiency terms substituted.
+
+    With fixed shares (``mbu`` set) the step's bytes move at ``mbu`` of peak
+    bandwidth and its FLOPs run at ``mfu`` of peak. With the fitted efficiency
+    (``mbu = 0``) the bytes move at the family's ``bw`` share and the FLOPs at
+    its ``decode_flops`` share, one after the other, and the achieved ``mbu``
+    follows (:mod:`levers.efficiency`).
+    """
+    ms = 1e3
+    bytes_ = (f"({p.weights_read_GB:.1f} GB + {p.batch} × {p.context_tokens:,.0f} × "
+              f"{p.kv_bytes_per_token:,.0f} B)")
+    flops = f"{p.batch} × (2 × {m.params_active_B:g}e9 + attn)"
+    fmt = p.compute_format
+    compute = Line("decode step, compute", "batch × (2 × active params + attention) / (tp × peak × mfu)",
+                   f"{flops} / ({tp} × {peak:g} TFLOPS ({fmt}) × {p.mfu:.3g})", f"{_g(p.t_cmp_s * ms)} ms")
+    if not p.decode_flops:
+        return [Line("decode step, bandwidth", "(weights read + batch × context × KV) / (tp × HBM BW × mbu)",
+                     f"{bytes_} / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {p.mbu:.3g})",
+                     f"{_g(p.t_mem_s * ms)} ms"), compute]
+    fit = efficiency.for_hardware(hw.id)
+    return [
+        Line("decode step, bytes then FLOPs",
+             "(weights read + batch × context × KV) / (tp × HBM BW × bw) "
+             "+ batch × (2 × active params + attention) / (tp × peak × decode_flops)",
+             f"{bytes_} / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {fit.bw:.3g}) + {flops} / "
+             f"({tp} × {peak:g} TFLOPS ({fmt}) × {fit.decode_flops:.3g})  [{fit.family}, "
+             + ("fitted" if fit.fitted else "unfitted: median of the fitted families") + "]",
+             f"{_g(p.t_mem_s * ms)} ms"),
+        Line("achieved bandwidth share (mbu)", "(weights read + batch × context × KV) / (tp × HBM BW × step)",
+             f"{bytes_} / ({tp} × {hw.hbm_bandwidth_TBps:g} TB/s × {_g(p.t_mem_s * ms)} ms)",
+             f"{p.mbu:.3f}"),
+        compute,
+    ]
 
 
 def cost_lines(step: Step) -> list[Line]:

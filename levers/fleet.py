@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from . import disaggregation, kv_offload, models, specs, speculative, tasks
 from .errors import InputError
 from .hardware import pooled_fleets
-from .perf import BYTES_PER_KV, TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div, compute_format
+from .perf import BYTES_PER_KV, TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div
 from .quantization import BYTES_PER_PARAM
 from .queueing import Wait, erlang_c, quantile, wait
 from .routing import RequestClass, request_classes, shares
@@ -419,19 +419,20 @@ def offload_tiers(cfg: Config, s, hw, eng: Engine, cached_tokens: float) -> kv_o
     model's weights (``tp0``): HBM keeps the one prefix the replica model
     reserves room for, host memory and SSD ``tp0 x`` their per-GPU capacity,
     each copying at ``tp0 x`` its per-GPU bandwidth. A tier slower to load
-    from than recomputing the prefix on ``tp0`` GPUs at the compute roofline
-    is not used.
+    from than recomputing the prefix (its prefill on ``tp0`` GPUs) is not
+    used.
     """
     model = models.get(s.big_model, s.big_params_B, field="big_model")
     tp0 = first_tp(model, hw, cfg.weights, eng)
     kv = model.kv_bytes_per_token(BYTES_PER_KV[cfg.kv_cache])
-    peak = hw.peak_TFLOPS(compute_format(cfg.weights, hw)) * 1e12 * tp0 * eng.mfu
+    # Recomputing the prefix: its prefill on a tp0 replica, as the engine models prefill.
+    recompute = Shape(model, hw, tp0, cfg.weights, cfg.kv_cache, Workload(cached_tokens, 0.0, 1), eng).t_pre
     return kv_offload.tiers(
         reusable=1.0, prefix_tokens=cached_tokens, distinct_prefixes=s.distinct_prefixes,
         kv_bytes_per_token=kv, hbm_GB=cached_tokens * kv / 1e9, dram_GB=s.kv_dram_GB * tp0,
         ssd_GB=s.kv_ssd_GB * tp0, dram_GBps=s.kv_dram_GBps * tp0, ssd_GBps=s.kv_ssd_GBps * tp0,
         popularity_skew=s.prefix_popularity_skew,
-        recompute_s=cached_tokens * 2 * model.params_active_B * 1e9 / peak)
+        recompute_s=recompute)
 
 
 def spec_for(role: str, model, cfg: Config, s) -> speculative.Setting | None:

@@ -79,7 +79,9 @@ def pooled_fleets(fleets, model_of, hw, cfg, work, eng,
     other's step: ``TPOT_i = step_i(B_i) + step_j(B_j)``. Each model's batch is
     therefore held to half the TPOT target, and its first token also waits
     for one step of the other model. Replica-seconds per request are as when
-    alone, so ``n >= sum(lam_i / requests/s_i) / utilization``.
+    alone, so ``n >= sum(lam_i / requests/s_i) / utilization``. When TTFT
+    sets the replica count, both batches are halved while that lowers it, as
+    for one model.
 
     ``opts`` gives each role's replica options (a speculative drafter, whose
     weights also take room, and time added to TTFT).
@@ -118,15 +120,20 @@ def pooled_fleets(fleets, model_of, hw, cfg, work, eng,
                 continue
         else:
             batches = [sh.cap for sh in shapes]
-        perfs = [sh.at(b, limit(sh, b, half)) for sh, b in zip(shapes, batches, strict=True)]
-        steps = [p.tpot_s for p in perfs]
-        extra = [sum(steps) - t for t in steps]  # the other model's step
-        n_thr, n = replicas_needed(perfs, rates, extra, tg)
-        if best is None or tp * n < best[0]:
-            best = (tp * n, tp, n_thr, n, perfs, extra)
+        while True:  # as for one model: halve the batches while TTFT sets the count
+            cores = [sh.core(b) for sh, b in zip(shapes, batches, strict=True)]
+            steps = [c.tpot_s for c in cores]
+            extra = [sum(steps) - t for t in steps]  # the other model's step
+            n_thr, n = replicas_needed(cores, rates, extra, tg)
+            if best is None or tp * n < best[0]:
+                best = (tp * n, tp, n_thr, n, shapes, batches, extra)
+            if n <= n_thr or not tg.at_slo or max(batches) == 1:
+                break
+            batches = [max(1, b // 2) for b in batches]
     if best is None:
         return None, why or "no pool shape is cheaper than two fleets"
-    gpus, tp, n_thr, n, perfs, extra = best
+    gpus, tp, n_thr, n, shapes, batches, extra = best
+    perfs = [sh.at(b, limit(sh, b, half)) for sh, b in zip(shapes, batches, strict=True)]
     w = queue(perfs, rates, n)
     if gpus >= separate:
         return None, (f"one pool would need {gpus} GPUs, two fleets {separate}: kept apart")

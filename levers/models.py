@@ -33,6 +33,8 @@ _SCHEMA: dict[str, Field] = {
     "experts": Field("int", required=False, lo=1, hi=100_000, unit="experts"),
     "experts_per_token": Field("int", required=False, lo=1, hi=100_000, unit="experts"),
     "kv_elements_per_token_per_layer": Field("int", required=False, lo=1, hi=10_000_000, unit="elements"),
+    "attention_qk_dim": Field("int", required=False, lo=8, hi=100_000, unit="elements"),
+    "attention_v_dim": Field("int", required=False, lo=8, hi=100_000, unit="elements"),
     "context_window_tokens": Field("int", lo=256, hi=100_000_000, unit="tokens"),
     "source": Field("str"),
     "as_of": Field("date"),
@@ -54,6 +56,10 @@ class Model:
         Cached values per token per layer. ``2 * kv_heads * head_dim`` (a key
         and a value per KV head) unless the file overrides it (DeepSeek's
         latent attention caches one compressed vector instead).
+    attention_qk_dim, attention_v_dim
+        Width per head of the query-key product and of the value sum as the
+        attention kernel computes them; ``head_dim`` unless the file overrides
+        them (latent attention attends in its compressed space).
     context_window_tokens
         Longest sequence, prompt plus reply, the model is configured for
         [tokens] (``max_position_embeddings`` in its config); ``None`` for a
@@ -74,6 +80,8 @@ class Model:
     experts: int = 1
     experts_per_token: int = 1
     kv_elements_per_token_per_layer: int = 0
+    attention_qk_dim: int = 0
+    attention_v_dim: int = 0
     context_window_tokens: int | None = None
     source: str = ""
     as_of: str = ""
@@ -97,11 +105,21 @@ class Model:
     def attention_flops_per_token(self, context_tokens: float) -> float:
         """Attention FLOPs for one token that attends to ``context_tokens`` [FLOP].
 
-        Scores (q . k) and the weighted sum of values each cost one multiply-add
-        per head dimension per context position: ``2 x 2 x layers x heads x
-        head_dim x context``. The projection FLOPs are in ``2 x active params``.
+        Scores (q . k) cost one multiply-add per query-key dimension and the
+        weighted sum of values one per value dimension, per head per context
+        position: ``2 x layers x heads x (qk_dim + v_dim) x context``, which is
+        ``4 x layers x heads x head_dim x context`` for ordinary attention. The
+        projection FLOPs are in ``2 x active params``.
+
+        DeepSeek-V3's latent attention, served with the up-projections absorbed
+        into the query and the output (as its decode kernels run it), attends
+        over the cached 512-dim latent plus the 64-dim RoPE key: qk 576, v 512,
+        so ``2 x 61 x 128 x 1088 = 17.0 MFLOP`` per context token, 2.8x the
+        ``4 x 61 x 128 x 192`` of ordinary attention with its 192-dim heads.
         """
-        return 4.0 * self.layers * self.attention_heads * self.head_dim * context_tokens
+        qk = self.attention_qk_dim or self.head_dim
+        v = self.attention_v_dim or self.head_dim
+        return 2.0 * self.layers * self.attention_heads * (qk + v) * context_tokens
 
     def weight_bytes_read(self, batch: float, bytes_per_param: float) -> float:
         """Weight bytes one decode step streams from memory [B].

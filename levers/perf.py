@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import efficiency
 from .errors import InputError
 from .models import Model
 from .quantization import BYTES_PER_KV, BYTES_PER_PARAM, compute_format
@@ -57,7 +58,10 @@ class Engine:
     batching
         ``"static"`` or ``"continuous"``.
     mfu, mbu
-        Shares of peak FLOPs and peak bandwidth reached.
+        Shares of peak FLOPs and peak bandwidth reached; 0 means the
+        accelerator family's fitted value (:mod:`levers.efficiency`): prefill
+        at the family's share of the format's peak, and decode on the fitted
+        curve of batch and context (``mbu = 0``).
     memory_utilization
         Share of accelerator memory for weights plus KV cache.
     max_batch
@@ -72,6 +76,8 @@ class Engine:
     memory_utilization: float
     max_batch: int
     longest_over_mean: float
+    efficiency: efficiency.FamilyFit | None = None
+    """Fitted shares to use instead of the shipped fit of the accelerator's family (for fitting)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,11 @@ class ReplicaPerf:
     memory_GB: float = 0.0
     batch_run_s: float = 0.0
     decode_busy_s: float = 0.0
+    mfu: float = 0.0
+    mbu: float = 0.0
+    decode_flops: float = 0.0
+    efficiency_family: str = ""
+    band: float = 1.0
     spec_tokens_per_step: float = 1.0
     ttft_extra_s: float = 0.0
 
@@ -197,6 +208,13 @@ class Shape:
     too), ``t_cmp = B x (2 x active + attn(ctx)) / (tp x peak x mfu)``,
     ``t_step = max(t_mem, t_cmp) + t_comm`` (see :func:`t_comm`).
 
+    With the fitted efficiency (``mbu = 0``) the step's bandwidth and compute
+    phases do not overlap: ``t_mem = S / (tp x BW x bw) + F / (tp x peak x
+    decode_flops)`` with ``S`` the bytes and ``F`` the FLOPs above, so the
+    achieved bandwidth share falls as the batch grows (see
+    :mod:`levers.efficiency`); ``t_cmp`` stays the compute that chunked
+    prefill competes for, at prefill's share.
+
     Prefill [s]: ``t_pre = ((p - c) x 2 x active + attn) / (tp x peak x mfu)``
     with attention over positions ``c .. p``.
 
@@ -220,12 +238,15 @@ class Shape:
         "b_mem",
         "bpp",
         "budget",
+        "bw",
         "comm0",
         "comm1",
         "ctx",
         "eff_bw",
+        "eff_dec",
         "eff_peak",
         "engine",
+        "fit",
         "fmt",
         "hw",
         "kv",
@@ -233,6 +254,7 @@ class Shape:
         "mem",
         "model",
         "o",
+        "peak",
         "r",
         "resident",
         "room",
@@ -274,15 +296,27 @@ class Shape:
         self.b_mem = int(self.room // per_seq) if self.room > 0 and per_seq > 0 else 0
         self.active = model.params_active_B * 1e9
         self.ctx = p + (o * self.r if self.static else o) / 2
-        self.eff_bw = hw.hbm_bandwidth_TBps * 1e12 * tp * engine.mbu
-        self.eff_peak = hw.peak_TFLOPS(self.fmt) * 1e12 * tp * engine.mfu
+        self.peak = peak = hw.peak_TFLOPS(self.fmt) * 1e12 * tp
+        self.bw = bw = hw.hbm_bandwidth_TBps * 1e12 * tp
+        auto = not (engine.mfu and engine.mbu)
+        self.fit = (engine.efficiency or efficiency.for_hardware(hw.id)) if auto else None
+        if engine.mbu:  # a fixed share: the roofline's max(bandwidth, compute)
+            self.eff_bw, self.eff_dec = bw * engine.mbu, math.inf
+            latency = ALLREDUCE_LATENCY_S
+        else:  # the family's decode curve, and its collective latency
+            self.eff_bw, self.eff_dec = bw * self.fit.bw, peak * self.fit.decode_flops
+            latency = self.fit.allreduce_us * 1e-6
+        self.eff_peak = peak * (engine.mfu or self.fit.prefill_share(self.fmt))
         self.attn = model.attention_flops_per_token(self.ctx)
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
         # t_comm(tokens) = comm0 + comm1 x tokens (see t_comm)
-        self.comm0 = t_comm(model, hw, tp, 0.0)
-        self.comm1 = t_comm(model, hw, tp, 1.0) - self.comm0
-        self.t_pre = pre_flops / self.eff_peak + self.comm0 + self.comm1 * new
+        self.comm0 = t_comm(model, hw, tp, 0.0, latency)
+        self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0
+        # Prefill chunks share forward passes with other requests' chunks and
+        # decode steps, so a request is not charged a whole pass's fitted
+        # collective latency; that latency applies to decode steps.
+        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, 0.0) + self.comm1 * new
         self._slo: dict = {}
 
     @property
@@ -304,12 +338,13 @@ class Shape:
         """
         if w_read is None:
             w_read = self.model.weight_bytes_read(batch, self.bpp)
-        kv_read = batch * self.ctx * self.kv
-        t_cmp = batch * (2 * self.active + self.attn) / self.eff_peak
+        flops = batch * (2 * self.active + self.attn)
         comm = self.comm0 + self.comm1 * batch
         if self.spec is not None:
-            return self.spec.per_token(w_read / self.eff_bw, kv_read / self.eff_bw, t_cmp, comm)
-        return (w_read + kv_read) / self.eff_bw, t_cmp, comm
+            return self.spec.per_token(w_read / self.eff_bw, batch * self.ctx * self.kv / self.eff_bw,
+                                       flops / self.eff_peak, comm, flops / self.eff_dec)
+        t_mem = (w_read + batch * self.ctx * self.kv) / self.eff_bw + flops / self.eff_dec
+        return t_mem, flops / self.eff_peak, comm
 
     def tpot(self, batch: int) -> float:
         """Time per output token at ``batch`` [s] (grows with the batch)."""
@@ -399,7 +434,7 @@ class Shape:
         if self.spec is not None or self.split or (m.experts > 1 and m.params_total_B > m.params_active_B):
             return None
         x_mem = self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
-        y_mem = self.ctx * self.kv / self.eff_bw + self.comm1
+        y_mem = self.ctx * self.kv / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec + self.comm1
         y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1
         if self.static:
             # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
@@ -416,6 +451,7 @@ class Shape:
         o, c = self.o, self.work.cached_tokens
         w_read = self.model.weight_bytes_read(batch, self.bpp)
         t_mem, t_cmp, comm = self.parts(batch, w_read)
+        tau = self.spec.tokens_per_step if self.spec is not None else 1.0
         step = max(t_mem, t_cmp) + comm
         t_pre, r = self.t_pre, self.r
         if self.static:
@@ -470,7 +506,14 @@ class Shape:
             memory_GB=self.mem / 1e9,
             batch_run_s=batch * t_pre + o * r * step if self.static else 0.0,
             decode_busy_s=0.0 if self.static or self.split else o * (t_cmp + comm) / batch,
-            spec_tokens_per_step=self.spec.tokens_per_step if self.spec else 1.0,
+            mfu=self.eff_peak / self.peak,
+            # achieved share of peak bandwidth while the step moves its bytes
+            # (speculation: t_mem is per output token, a verify step takes tau of them)
+            mbu=(w_read + batch * self.ctx * self.kv) / (self.bw * t_mem * tau),
+            decode_flops=self.fit.decode_flops if self.eff_dec != math.inf else 0.0,
+            efficiency_family=self.fit.family if self.fit else "",
+            band=self.fit.band() if self.fit else 1.0,
+            spec_tokens_per_step=tau,
             ttft_extra_s=self.ttft_extra,
         )
 
@@ -507,19 +550,20 @@ def replica(
 ALLREDUCE_LATENCY_S = 10e-6
 
 
-def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float) -> float:
+def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float, latency_s: float = ALLREDUCE_LATENCY_S) -> float:
     """Tensor-parallel communication per forward pass of ``tokens`` tokens [s].
 
     Each layer all-reduces its activations twice (after attention and after
     the MLP). A ring all-reduce moves ``2 (tp - 1) / tp`` times the data per
     accelerator, over one direction of the scale-up link (half the
     bidirectional figure): ``2 x layers x (latency + tokens x hidden x 2 B x
-    2 (tp - 1) / tp / (scale_up / 2))``. Zero for ``tp = 1``.
+    2 (tp - 1) / tp / (scale_up / 2))``. Zero for ``tp = 1``. ``latency_s`` is
+    the fixed cost of one all-reduce (fitted per family with the efficiency).
     """
     if tp <= 1:
         return 0.0
     per_reduce = tokens * model.hidden_size * 2.0 * 2 * (tp - 1) / tp / (hw.scale_up_GBps * 1e9 / 2)
-    return 2 * model.layers * (ALLREDUCE_LATENCY_S + per_reduce)
+    return 2 * model.layers * (latency_s + per_reduce)
 
 
 TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -605,6 +649,10 @@ def throughput(
         "tpot_ms": r.tpot_s * 1e3,
         "decode_step_bound": r.step_bound,
         "compute_format": r.compute_format,
+        "mfu": r.mfu,
+        "mbu": r.mbu,
+        "efficiency_family": r.efficiency_family,
+        "output_tokens_per_s_band": [r.output_tokens_per_s / r.band, r.output_tokens_per_s * r.band],
         "weight_GB": r.weight_GB,
         "kv_budget_GB": r.kv_budget_GB,
         "kv_bytes_per_token": r.kv_bytes_per_token,

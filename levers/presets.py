@@ -193,7 +193,7 @@ def describe(name: str) -> str:
 
 def check(name: str) -> str:
     """Return ``name`` if it is a preset, else raise an :class:`InputError`."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise InputError("preset", f"unknown preset {str(name)[:40]!r}; allowed: {', '.join(PRESETS)}")
     return name
 

@@ -207,12 +207,14 @@ class Scenario(param.Parameterized):
 
     # ---- serving engine -------------------------------------------------
     mfu = Quantity(
-        0.40, bounds=(0.01, 1), step=0.01, unit="share",
-        doc="model FLOPs utilization reached by compute-bound work (prefill)",
+        0, bounds=(0, 1), step=0.01, unit="share",
+        doc="model FLOPs utilization reached by compute-bound work (prefill); "
+            "0 means the accelerator family's fitted share (levers/efficiency.py), else 0.01-1",
     )
     mbu = Quantity(
-        0.45, bounds=(0.01, 1), step=0.01, unit="share",
-        doc="memory bandwidth utilization reached by decode steps",
+        0, bounds=(0, 1), step=0.01, unit="share",
+        doc="memory bandwidth utilization reached by decode steps; 0 means the accelerator family's "
+            "fitted curve of batch and context (levers/efficiency.py), else 0.01-1",
     )
     memory_utilization = Quantity(
         0.9, bounds=(0.1, 1), step=0.01, unit="share",
@@ -339,6 +341,17 @@ def require_weight_format(weights: str, hw_id: str, where: str = "the hardware")
         )
 
 
+#: Smallest efficiency share a user may set; 0 selects the fitted value.
+MIN_SHARE = 0.01
+
+
+def require_share_or_auto(value: float, name: str) -> None:
+    """Raise an :class:`InputError` for an efficiency share that is neither 0 (fitted) nor 0.01-1."""
+    if 0 < value < MIN_SHARE:
+        raise InputError(name, f"got {value:g}; allowed: 0 (the accelerator family's fitted value) "
+                               f"or a share from {MIN_SHARE:g} to 1")
+
+
 def check_consistency(s: Scenario) -> None:
     """Checks that involve more than one input.
 
@@ -346,15 +359,18 @@ def check_consistency(s: Scenario) -> None:
     ------
     InputError
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
-        disaggregated serving is asked of static batching, an SLO band's
-        lower edge lies above its upper edge, a price override is below
-        $0.01/GPU-hour (but not 0, the spec's price), the small model that
-        routing uses is larger than the big one, or a request (prompt plus
-        reply; an agent's last turn; a reasoning reply with its thinking) is
-        longer than a model's context window.
+        ``mfu`` or ``mbu`` is between 0 and 0.01, disaggregated serving is
+        asked of static batching, an SLO band's lower edge lies above its
+        upper edge, a price override is below $0.01/GPU-hour (but not 0, the
+        spec's price), the small model that routing uses is larger than the
+        big one, or a request (prompt plus reply; an agent's last turn; a
+        reasoning reply with its thinking) is longer than a model's context
+        window.
     """
     if "quantization" not in s.off:
         require_weight_format(s.weights, s.hardware, "the lever-5 hardware")
+    require_share_or_auto(s.mfu, "mfu")
+    require_share_or_auto(s.mbu, "mbu")
     if s.disaggregated and s.batching == "static" and "batching" not in s.off:
         raise InputError("disaggregated", "needs batching=continuous: static batches prefill and decode "
                                           "together by construction")

@@ -253,24 +253,29 @@ class Setting:
         """Tokens per sequence one verify pass checks: ``k + 1``."""
         return self.draft_tokens + 1
 
-    def per_token(self, t_weights: float, t_kv: float, t_cmp: float, comm: float) -> tuple[float, float, float]:
+    def per_token(self, t_weights: float, t_kv: float, t_cmp: float, comm: float,
+                  t_flops_mem: float = 0.0) -> tuple[float, float, float]:
         """A decode step's bandwidth, compute and communication time per output token [s].
 
-        ``t_weights + t_kv`` is a plain step's bandwidth time (weight reads and
-        the batch's KV reads), ``t_cmp`` its compute time, ``comm`` its
-        all-reduce, all at the same batch. With speculation each verify step
-        reads the same bytes, does ``k + 1`` times the FLOPs, and is preceded
-        by ``k`` draft passes, each a small roofline ``max(weight_share x
-        t_weights + kv_share x t_kv, flop_share x t_cmp)``; it yields
-        :attr:`tokens_per_step` tokens. The draft time is added to both sides
-        (it runs before the verify pass, not beside it), and everything is
-        divided by the tokens per step, so the engine's per-token formulas
+        ``t_weights + t_kv + t_flops_mem`` is a plain step's bandwidth-side
+        time (weight reads, the batch's KV reads, and, with the fitted
+        efficiency model, the step's FLOPs run one after the bytes), ``t_cmp``
+        its compute time, ``comm`` its all-reduce, all at the same batch. With
+        speculation each verify step reads the same bytes, does ``k + 1``
+        times the FLOPs (both FLOP terms scale), and is preceded by ``k``
+        draft passes, each a small roofline ``max(weight_share x t_weights +
+        kv_share x t_kv + flop_share x t_flops_mem, flop_share x t_cmp)``; it
+        yields :attr:`tokens_per_step` tokens. The draft time is added to both
+        sides (it runs before the verify pass, not beside it), and everything
+        is divided by the tokens per step, so the engine's per-token formulas
         apply unchanged (see :func:`step` for the same arithmetic per step).
         """
-        draft = self.draft_tokens * max(self.weight_share * t_weights + self.kv_share * t_kv,
-                                        self.flop_share * t_cmp)
+        v = self.verify_tokens
+        draft = self.draft_tokens * max(
+            self.weight_share * t_weights + self.kv_share * t_kv + self.flop_share * t_flops_mem,
+            self.flop_share * t_cmp)
         tau = self.tokens_per_step
-        return ((t_weights + t_kv + draft) / tau, (self.verify_tokens * t_cmp + draft) / tau, comm / tau)
+        return ((t_weights + t_kv + v * t_flops_mem + draft) / tau, (v * t_cmp + draft) / tau, comm / tau)
 
 
 def setting(method: str, acceptance: float, draft_tokens: int, target, draft=None,

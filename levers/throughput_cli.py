@@ -8,7 +8,7 @@ from . import models, specs
 from .errors import InputError
 from .params import Choice, Count, Flag, Quantity, Ref, parse_value
 from .perf import throughput
-from .scenario import KV_FORMATS, WEIGHT_FORMATS, Scenario, require_weight_format
+from .scenario import KV_FORMATS, WEIGHT_FORMATS, Scenario, require_share_or_auto, require_weight_format
 
 
 def _like(key: str, doc: str | None = None):
@@ -59,6 +59,8 @@ def run(values: dict) -> dict:
                                      f"({models.get(v['model']).params_total_B:g}B parameters)")
     model = models.get(v["model"], v["params_B"], field="model")
     require_weight_format(v["weights"], v["hardware"])
+    require_share_or_auto(v["mfu"], "mfu")
+    require_share_or_auto(v["mbu"], "mbu")
     if v["cached"] > v["input"]:
         raise InputError("cached", f"got {v['cached']:,}; allowed: at most --input ({v['input']:,})")
     return throughput(

@@ -57,6 +57,13 @@ class Step:
         What one task costs after this step, and tasks served per day; a task
         is one request unless the scenario's ``task_shape`` says otherwise
         [$/task, tasks/day].
+    uncertainty
+        Factor by which modeled throughput may be off, from the residuals of
+        the efficiency fit of this step's accelerator family (the widest of
+        its fleets'; 1 with fixed ``mfu``/``mbu`` or in illustrative mode).
+    cost_per_day_low, cost_per_day_high
+        ``cost_per_day`` divided and multiplied by ``uncertainty`` [$/day]:
+        a fleet sized for throughput scales with its inverse.
     outcome
         The typed :class:`levers.fleet.Outcome` the step was computed from
         (fleets, replicas, queues), for the derivation and the app; ``details``
@@ -86,6 +93,9 @@ class Step:
     classes: tuple = ()
     usd_per_task: float = 0.0
     tasks_per_day: float = 0.0
+    uncertainty: float = 1.0
+    cost_per_day_low: float = 0.0
+    cost_per_day_high: float = 0.0
     outcome: Outcome | None = field(default=None, repr=False, compare=False)
 
     @cached_property
@@ -194,6 +204,7 @@ def _perf(p) -> dict:
 
 def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
     scale = cost / o.cost_per_day  # 1 when modeled; rescales token prices when illustrative
+    unc = 1.0 if s.mode == "illustrative" else max((f.perf.band for f in o.fleets), default=1.0)
     return Step(
         lever=lever,
         title="Baseline" if lever == "baseline" else LEVER_TITLES[lever],
@@ -218,6 +229,9 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         classes=o.classes,
         usd_per_task=cost / o.tasks_per_day,
         tasks_per_day=o.tasks_per_day,
+        uncertainty=unc,
+        cost_per_day_low=cost / unc,
+        cost_per_day_high=cost * unc,
         outcome=o,
     )
 

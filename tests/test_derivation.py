@@ -40,9 +40,9 @@ def test_shown_inputs_reproduce_shown_results():
     assert f["memory_GB"] == pytest.approx(f["tp"] * hw.hbm_GB * s.memory_utilization)
     # KV/token = layers × 2 × kv_heads × head_dim × bytes
     assert f["kv_bytes_per_token"] == m.layers * 2 * m.kv_heads * m.head_dim * BYTES_PER_KV[cfg["kv_cache"]]
-    # bandwidth step = (weights read + batch × context × KV) / (tp × BW × mbu)
+    # bandwidth step = (weights read + batch × context × KV) / (tp × BW × mbu), mbu as achieved
     t_mem = (f["weights_read_GB"] * 1e9 + f["batch"] * f["context_tokens"] * f["kv_bytes_per_token"]) / (
-        f["tp"] * hw.hbm_bandwidth_TBps * 1e12 * s.mbu)
+        f["tp"] * hw.hbm_bandwidth_TBps * 1e12 * f["mbu"])
     assert f["t_mem_ms"] == pytest.approx(t_mem * 1e3)
     assert f["step_ms"] == pytest.approx(max(f["t_mem_ms"], f["t_cmp_ms"]) + f["t_comm_ms"])
     # cost = GPUs × $/h × 24; energy = GPUs × TDP × 24 h

@@ -133,6 +133,25 @@ def test_more_memory_keeps_the_larger_cheaper_shapes():
     assert cost[0.9] <= cost[0.85]
 
 
+def test_more_memory_keeps_the_shared_pool():
+    # Regression (found by a random search): with more memory the pool's
+    # batches grew, TTFT then set its replica count, and the pool lost to two
+    # fleets ($149 at 30% memory, $298 at 97.5%) until its batches were halved
+    # like a single model's.
+    values = {'requests_per_day': 3.9789, 'system_prompt_tokens': 13997, 'user_tokens': 203,
+              'output_tokens': 1767, 'peak_to_average': 2.0116, 'utilization': 0.4591,
+              'cache_hit_rate': 0.9529, 'batching': 'static', 'route_share': 0.1751,
+              'route_policy': 'split', 'weights': 'int4', 'kv_cache': 'bf16',
+              'big_model': 'qwen2.5-7b', 'small_model': 'qwen2.5-7b',
+              'baseline_hardware': 'mi355x', 'hardware': 'l40s', 'consolidate': True,
+              'mfu': 0.5325, 'mbu': 0.862, 'max_batch': 1203, 'min_replicas': 4, 'sizing': 'slo',
+              'ttft_slo_low_ms': 1, 'tpot_slo_low_ms': 1, 'ttft_slo_high_ms': 1193.4847,
+              'tpot_slo_high_ms': 511.1133}
+    cost = {m: levers.waterfall(Scenario.from_mapping({**values, "memory_utilization": m}))
+            .final_cost_per_day for m in (0.2967, 0.975)}
+    assert cost[0.975] <= cost[0.2967]
+
+
 @SETTINGS
 @given(scenarios)
 def test_every_lever_off_gives_multiplier_one(values):

@@ -105,6 +105,13 @@ def test_load_preset_refuses_odd_values_by_name(key, value):
     assert exc.value.field == key
 
 
+@pytest.mark.parametrize("name", [["chatbot"], {"chatbot": 1}, 5, None, ""])
+def test_load_preset_refuses_an_odd_name(name):
+    with pytest.raises(InputError) as exc:
+        levers.load_preset(name)
+    assert exc.value.field == "preset" and "allowed: lesson" in exc.value.message
+
+
 def test_decimal_comma_in_the_cli_is_one_line_naming_the_key(capsys):
     assert cli.main(["waterfall", "--set", "usd_per_gpu_hour=2,50"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -355,3 +362,18 @@ def test_no_output_is_non_finite_over_every_keys_bounds(values):
     assert not bad, bad
     assert all(step["cost_per_day"] > 0 and step["gpus"] >= 1 for step in data["steps"])
     json.dumps(data, allow_nan=False)
+
+
+def test_training_failure_is_a_notice(monkeypatch):
+    import app.main as main
+
+    c = main.Calculator("")
+    before = list(c.rows)
+
+    def broken(**kwargs):
+        raise ArithmeticError("overflow in the table")
+
+    monkeypatch.setattr(main.levers, "training_table", broken)
+    c.train_w["gpus"].value = 64
+    assert c.rows == before
+    assert c.notice.visible and "ArithmeticError: overflow in the table" in c.notice.object

@@ -144,9 +144,20 @@ def test_dry_run_fails_on_an_import_the_worker_does_not_install(site, tmp_path):
     broken.mkdir()
     (broken / "manifest.json").write_text((site / "manifest.json").read_text())
     js = (site / name).read_text(encoding="utf-8")
-    (broken / name).write_text(js.replace("'narwhals', ", ""), encoding="utf-8")
-    assert "'narwhals'" not in (broken / name).read_text(encoding="utf-8")
+    (broken / name).write_text(js.replace("'jinja2', ", ""), encoding="utf-8")
+    assert "'jinja2'" not in (broken / name).read_text(encoding="utf-8")
     proc = subprocess.run([sys.executable, str(DRYRUN), str(broken)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert proc.returncode != 0
-    assert "not installed by the worker" in proc.stderr
+    assert "No module named 'jinja2'" in proc.stderr
+    assert "imports refused, not installed by the worker: jinja2" in proc.stderr
+
+
+def test_app_has_no_component_that_needs_nh3_at_start_up():
+    """ReactiveHTML components (pn.FlexBox among them) sanitize their text with nh3 when rendered."""
+    from panel.reactive import ReactiveHTML
+
+    from app.main import create_app
+
+    found = create_app().select(ReactiveHTML)
+    assert not found, f"{sorted({type(x).__name__ for x in found})} would make the worker download nh3"

@@ -136,10 +136,18 @@ def make_stand_ins(with_pyodide_http: bool) -> dict[str, types.ModuleType]:
 
 
 class Gate(importlib.abc.MetaPathFinder):
-    """Refuses imports of distributions the worker does not install, and records both kinds."""
+    """The interpreter's finders, less the distributions the worker does not install.
 
-    def __init__(self, allowed: set[str]):
+    It stands in front of the path-based finders: what the worker installs (and
+    the standard library, the stand-ins, modules of no distribution) is found as
+    usual; anything else is not found, as in the browser, so ``import x`` raises
+    ``ModuleNotFoundError`` and ``importlib.util.find_spec("x")`` is None. Both
+    kinds are recorded.
+    """
+
+    def __init__(self, allowed: set[str], finders: list):
         self.allowed = allowed
+        self.finders = finders
         self.owners = {top: {norm(d) for d in dists}
                        for top, dists in importlib.metadata.packages_distributions().items()}
         build = load_build()
@@ -150,16 +158,41 @@ class Gate(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname, path=None, target=None):
         top = fullname.partition(".")[0]
-        if top in sys.stdlib_module_names or top in BROWSER_ONLY or top in sys.modules:
-            return None
         owners = self.owners.get(top)
-        if owners is None:
-            return None  # not from a distribution (a local module): the import finds it or fails by itself
-        if owners & self.allowed:
+        if owners is not None and top not in sys.stdlib_module_names and top not in BROWSER_ONLY:
+            if not owners & self.allowed:
+                self.blocked.add(f"{top} ({', '.join(sorted(owners))})")
+                return None
             self.imported |= owners & self.allowed
-            return None
-        self.blocked.add(f"{top} ({', '.join(sorted(owners))})")
-        raise ModuleNotFoundError(f"No module named {top!r} (not installed by the worker)", name=top)
+        for finder in self.finders:
+            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                return spec
+        return None
+
+    def find_distributions(self, context=None):
+        """Metadata of the installed distributions only (``importlib.metadata`` asks the finders)."""
+        context = context or importlib.metadata.DistributionFinder.Context()
+        for finder in self.finders:
+            for dist in getattr(finder, "find_distributions", lambda c: ())(context):
+                if norm(dist.metadata["Name"] or "") in self.allowed:
+                    yield dist
+
+    def __enter__(self):
+        self._saved = list(sys.meta_path)
+        keep = [f for f in self._saved if f not in self.finders]
+        sys.meta_path[:] = [*keep, self]
+        return self
+
+    def __exit__(self, *exc):
+        sys.meta_path[:] = self._saved
+
+
+def path_finders() -> list:
+    """The meta path finders that look in sys.path and editable installs (not builtins or frozen)."""
+    from importlib.machinery import BuiltinImporter, FrozenImporter
+
+    return [f for f in sys.meta_path if f not in (BuiltinImporter, FrozenImporter)]
 
 
 def collect(doc) -> dict:
@@ -207,8 +240,7 @@ def dry_run(site: Path, search: str = "") -> dict:
     location = next(s for s in sources if "state.location.param.update" in s)
 
     sys.modules.update(make_stand_ins("pyodide-http" in allowed))
-    gate = Gate(allowed)
-    sys.meta_path.insert(0, gate)
+    gate = Gate(allowed, path_finders()).__enter__()
     namespace: dict = {"__name__": "__main__"}
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -226,8 +258,11 @@ def dry_run(site: Path, search: str = "") -> dict:
         from panel.io.state import state
 
         report = collect(state.curdoc)
+    except Exception as e:
+        e.add_note(f"imports refused, not installed by the worker: {', '.join(sorted(gate.blocked)) or 'none'}")
+        raise
     finally:
-        sys.meta_path.remove(gate)
+        gate.__exit__(None, None, None)
         loop.close()
     report.update(
         rendered_roots=len(json.loads(root_ids)),

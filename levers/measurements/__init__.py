@@ -1,0 +1,1 @@
+"""Published serving measurements, one TOML file per source (see :mod:`levers.validate`)."""

@@ -16,8 +16,11 @@ from levers import models, perf, specs
 from levers import speculative as sp
 from levers.errors import InputError
 
-# The project's default serving-engine settings (levers.scenario.Scenario).
+# Fixed efficiency shares: the roofline with the calibrated mfu 0.40 / mbu 0.45
+# (README, "Calibration"); the fitted per-family model is checked separately below.
 ENGINE = perf.Engine(batching="continuous", mfu=0.40, mbu=0.45, memory_utilization=0.9,
+                     max_batch=0, longest_over_mean=2.0)
+FITTED = perf.Engine(batching="continuous", mfu=0.0, mbu=0.0, memory_utilization=0.9,
                      max_batch=0, longest_over_mean=2.0)
 
 
@@ -140,3 +143,33 @@ def test_a_draft_model_must_be_smaller():
         sp.setting("draft_model", 0.7, 4, models.get("llama-3.1-8b"), models.get("llama-3.1-70b"))
     d = sp.setting("draft_model", 0.7, 4, models.get("llama-3.1-70b"), models.get("llama-3.1-8b"))
     assert 0.1 < d.weight_share < 0.12 and d.draft_weight_bytes == pytest.approx(8.03e9, rel=0.01)
+
+
+def test_eagle3_falloff_with_the_fitted_efficiency_model():
+    # The same check with mfu = mbu = 0 (levers/efficiency.py: bytes then FLOPs,
+    # in series, instead of the roofline's max). Calibrated to 2.36x at batch 1,
+    # it predicts 1.05x at batch 64 against the measured 1.38x: 24% low, where
+    # the fixed-share roofline is 6% high. Tolerance 30%: the two engine modes
+    # bracket the measurement, and this test pins the fitted one's side.
+    m, hw = models.get("llama-3.1-8b"), specs.get("h100")
+    work = perf.Workload(128, 0, 256)
+
+    def speedup(tau, batch):
+        sh = perf.Shape(m, hw, 1, "bf16", "bf16", work, FITTED)
+        t_w = m.weight_bytes_read(batch, sh.bpp) / sh.eff_bw
+        t_kv = batch * sh.ctx * sh.kv / sh.eff_bw
+        flops = batch * (2 * sh.active + sh.attn)
+        t_cmp, t_fm, comm = flops / sh.eff_peak, flops / sh.eff_dec, sh.comm0 + sh.comm1 * batch
+        plain = max(t_w + t_kv + t_fm, t_cmp) + comm
+        v, share = sp.SGLANG_EAGLE_DRAFT_TOKENS, sp.head_share(m.layers)
+        draft = sp.SGLANG_EAGLE_STEPS * max(share * (t_w + t_fm), share * t_cmp)
+        return tau * plain / (max(t_w + t_kv + v * t_fm, v * t_cmp) + comm + draft)
+
+    target = sp.EAGLE3_SGLANG_BATCH1[1] / sp.EAGLE3_SGLANG_BATCH1[0]
+    lo, hi = 1.0, 9.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if speedup(mid, 1) < target else (lo, mid)
+    assert 2.0 < lo < 4.0
+    assert speedup(lo, 64) == pytest.approx(sp.EAGLE3_SGLANG_BATCH64_SPEEDUP, rel=0.30)
+    assert speedup(lo, 256) < speedup(lo, 64) < speedup(lo, 8) < speedup(lo, 1)

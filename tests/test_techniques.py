@@ -152,3 +152,18 @@ def test_the_formulas_show_each_technique_when_it_is_on():
     plain = levers.load_preset("chatbot")
     lines = derivation.fleet_lines(levers.waterfall(plain).steps[2], plain, "big")
     assert not [line for line in lines if line.what.startswith(("speculative", "KV offload", "disaggregated"))]
+
+
+@pytest.mark.parametrize("acceptance", [0.85, 0.90])
+def test_the_engine_reproduces_deepseek_v3_mtp(acceptance):
+    # DeepSeek-V3 report, 5.4.3: one MTP module at 85-90% acceptance gives 1.8x
+    # TPS. The replica model with the speculative setting, default (fitted)
+    # efficiency, 8 x H200, batch 8: within 6%.
+    from levers import models, perf, specs
+    from levers import speculative as sp
+    m, hw = models.get("deepseek-v3"), specs.get("h200")
+    eng = perf.Engine("continuous", 0.0, 0.0, 0.9, 0, 2.0)
+    work = perf.Workload(1000, 0, 500)
+    plain = perf.Shape(m, hw, 8, "fp8", "fp8", work, eng)
+    mtp = perf.Shape(m, hw, 8, "fp8", "fp8", work, eng, spec=sp.setting("mtp", acceptance, 1, m, None, 1.0))
+    assert plain.tpot(8) / mtp.tpot(8) == pytest.approx(sp.DEEPSEEK_V3_SPEEDUP, rel=0.06)

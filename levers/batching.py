@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .explain import pct
+from .explain import gpus, pct
 
 ID = "batching"
 TITLE = "Continuous batching"
@@ -55,7 +55,14 @@ def techniques(after, s) -> str:
                  f"{pct(s.spec_acceptance)} acceptance) yields {big.perf.spec_tokens_per_step:.2f} tokens "
                  f"per verify step")
     if s.disaggregated and big.prefill_replicas:
+        from .fleet import evaluate  # the fleet imports the levers; only this line needs it back
+
+        together = evaluate(replace(after.config, disaggregated=False), s)
+        verdict = ("saves" if together.gpus > after.gpus else
+                   "costs" if together.gpus < after.gpus else "neither saves nor costs")
         text += (f"; disaggregated: {big.prefill_replicas} × {big.prefill_tp}-GPU prefill replicas and "
                  f"{big.replicas:g} × {big.perf.tp}-GPU decode replicas for {big.model}, KV sent in "
-                 f"{big.transfer_s * 1e3:,.1f} ms")
+                 f"{big.transfer_s * 1e3:,.1f} ms; aggregated serving would need {gpus(together.gpus)}, "
+                 f"so splitting {verdict}"
+                 + (f" {abs(together.gpus - after.gpus)}" if together.gpus != after.gpus else ""))
     return text

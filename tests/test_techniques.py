@@ -167,3 +167,20 @@ def test_the_engine_reproduces_deepseek_v3_mtp(acceptance):
     plain = perf.Shape(m, hw, 8, "fp8", "fp8", work, eng)
     mtp = perf.Shape(m, hw, 8, "fp8", "fp8", work, eng, spec=sp.setting("mtp", acceptance, 1, m, None, 1.0))
     assert plain.tpot(8) / mtp.tpot(8) == pytest.approx(sp.DEEPSEEK_V3_SPEEDUP, rel=0.06)
+
+
+LONG_PROMPTS = dict(system_prompt_tokens=60_000, cache_hit_rate=0.0, output_tokens=200, tpot_slo_low_ms=10,
+                    tpot_slo_high_ms=25, ttft_slo_high_ms=10_000, off="routing,quantization,hardware")
+
+
+def test_disaggregation_pays_for_long_prompts_under_a_tight_tpot_and_not_for_chat():
+    # 60k-token prompts, 200-token replies, TPOT <= 25 ms: prompt chunks force
+    # aggregated replicas to tiny batches; split pools keep decode batches large.
+    split = levers.waterfall(levers.load_preset("chatbot", disaggregated=True, **LONG_PROMPTS))
+    together = levers.waterfall(levers.load_preset("chatbot", **LONG_PROMPTS))
+    assert split.steps[2].gpus < 0.7 * together.steps[2].gpus
+    assert "splitting saves" in split.steps[2].explanation
+    # The lesson's chatbot (3,500-token prompts, 150-token replies): it does not.
+    chat = levers.waterfall(levers.load_preset("chatbot", disaggregated=True))
+    assert chat.steps[2].gpus >= levers.waterfall(levers.load_preset("chatbot")).steps[2].gpus
+    assert "splitting costs" in chat.steps[2].explanation

@@ -169,10 +169,18 @@ class Environment:
     wheels: dict[str, Path] = field(default_factory=dict)  # dist name -> wheel in staging
     from_pyodide: dict[str, str] = field(default_factory=dict)  # name -> version in lock
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
+    startup: set[str] | None = None  # names installed before the app starts (None: all)
 
-    def specs(self) -> list[str]:
-        urls = [f"./{WHEELS}/{p.name}" for p in self.wheels.values()]
-        return urls + sorted(self.from_pyodide)
+    def at_startup(self, name: str) -> bool:
+        return self.startup is None or name in self.startup
+
+    def specs(self, *, deferred: bool = False) -> list[str]:
+        """What micropip installs: before the app starts, or (``deferred``) once it is live."""
+        urls = [f"./{WHEELS}/{p.name}" for n, p in self.wheels.items() if self.at_startup(n) != deferred]
+        return urls + sorted(n for n in self.from_pyodide if self.at_startup(n) != deferred)
+
+    def all_specs(self) -> list[str]:
+        return self.specs() + self.specs(deferred=True)
 
 
 PYODIDE_MARKERS = {
@@ -272,6 +280,48 @@ def resolve_environment(project_wheel: Path, lock: dict, imported: set[str], sta
         for sub in dist.requires or []:
             queue.append((Requirement(sub), req.name))
     return env
+
+
+# Run in a fresh interpreter: pre-render the app as Panel's converter does and list
+# the top-level modules imported (argv: project folder, entry script).
+_STARTUP_IMPORTS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from panel.io.convert import (Document, MockSessionContext, build_single_handler_application, set_curdoc,
+                              standalone_docs_json_and_render_items, state)
+app = build_single_handler_application(sys.argv[2])
+doc = Document()
+doc._session_context = lambda: MockSessionContext(document=doc)
+with set_curdoc(doc):
+    app.initialize_document(doc)
+    state._on_load(None)
+standalone_docs_json_and_render_items(doc)
+print(json.dumps(sorted({m.partition(".")[0] for m in sys.modules})))
+"""
+
+
+def startup_distributions(app: Path, project: Path, env: Environment) -> set[str]:
+    """The environment's distributions that the app imports before it is first rendered.
+
+    Measured in a fresh CPython that pre-renders the app the way the converter
+    does (plus the converter's own imports, so the set errs on the side of too
+    much). The worker installs these before it starts the app and the rest of
+    the environment once the app is live; the worker's dry run
+    (tests/worker_dryrun.py) checks that the start-up set is enough.
+    """
+    from importlib import metadata
+
+    with tempfile.TemporaryDirectory(prefix="cost-levers-entry-") as tmp:
+        entry = write_entry(app, project, Path(tmp))
+        proc = subprocess.run([sys.executable, "-c", _STARTUP_IMPORTS, str(project), str(entry)],
+                              capture_output=True, text=True, cwd=app.parent)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise BuildError(f"{app} failed while its start-up imports were measured: {tail[0]}")
+    modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    owners = metadata.packages_distributions()
+    imported = {_norm(d) for m in modules for d in owners.get(m, ())} | {"cost-levers"}
+    return {n for n in (*env.wheels, *env.from_pyodide) if n in imported} | set(BROWSER_EXTRAS)
 
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -511,8 +561,9 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
         load_summary={
             "runtime": f"Pyodide {convert.PYODIDE_VERSION.lstrip('v')}",
             "packages": ", ".join(n for n in ("panel", "bokeh", "cost-levers") if n in env.wheels)
-            + f" and {len(env.wheels) + len(env.from_pyodide) - 3} more packages",
+            + f" and {len(env.specs()) - 3} more packages",
         },
+        deferred_spec=", ".join(repr(s) for s in env.specs(deferred=True)),
     )
     page_template = tenv.get_template("page.html.j2")
     page_template.globals.update(
@@ -523,6 +574,7 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
             "css": "site.css",
             "embed_js": "embed-resize.js",
             "status_js": "runtime-status.js",
+            "first_view": {"js": FIRST_VIEW_JS, "folder": f"{PRERENDER}/", "keys": sorted(prerender_queries())},
             "apple_icon": f"{convert.CDN_DIST}images/apple-touch-icon.png",
         },
     )
@@ -795,6 +847,102 @@ def copy_static(staging: Path) -> list[str]:
     return copied
 
 
+# --------------------------------------------------------------------------- first view
+
+# Share links whose first view is rendered at build time, one document per file
+# in PRERENDER/ (read by static/first-view.js).  index.html itself carries the
+# default scenario.
+PRERENDER = "prerender"
+FIRST_VIEW_JS = "first-view.js"
+
+
+def prerender_queries() -> dict[str, str]:
+    """Key -> URL query: every preset, and each of them (and the defaults) with ``embed=1``."""
+    from levers import presets
+
+    queries = {"default.embed": "?embed=1"}
+    for name in presets.names():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or name == "default":
+            raise BuildError(f"preset name {name!r} cannot name a file in {PRERENDER}/ (use a-z, 0-9, -)")
+        queries[name] = f"?preset={name}"
+        queries[f"{name}.embed"] = f"?preset={name}&embed=1"
+    return queries
+
+
+def render_document(app: Path, search: str) -> dict:
+    """The app's Bokeh document for the URL query ``search``, as JSON for Bokeh.embed.embed_items.
+
+    The same steps as Panel's converter when it pre-renders the page (a new
+    document with a mock session, the app's handler run with it as curdoc), with
+    ``pn.state.location.search`` set first, as the browser's location would be.
+    """
+    from bokeh.core.json_encoder import serialize_json
+    from bokeh.embed.util import standalone_docs_json_and_render_items
+    from panel.io.application import build_single_handler_application
+    from panel.io.document import MockSessionContext
+    from panel.io.state import set_curdoc, state
+
+    _, _, convert = import_panel()
+    handler_app = build_single_handler_application(str(app))
+    document = convert.Document()
+    document._session_context = lambda: MockSessionContext(document=document)
+    with set_curdoc(document):
+        state.location.search = search
+        handler_app.initialize_document(document)
+        state._on_load(None)
+    if not document.roots:
+        raise BuildError(f"{app} rendered nothing for {search!r}")
+    docs_json, render_items = standalone_docs_json_and_render_items(document)
+    return json.loads(serialize_json({"docs_json": docs_json, "render_items": [r.to_json() for r in render_items]}))
+
+
+def write_prerendered(app: Path, staging: Path, project: Path = ROOT) -> list[str]:
+    """Write PRERENDER/<key>.json.gz for every share link of prerender_queries().
+
+    The app runs from the same entry script as the page's own pre-render.  Each
+    document must have as many roots as index.html's (first-view.js embeds them
+    into the page's root elements, in order) and may load only files that are
+    in the site.
+    """
+    import gzip
+
+    _, _, convert = import_panel()
+    from panel.io.resources import set_resource_mode
+
+    page_roots = len(re.findall(r"\bdata-root-id=", (staging / PAGE).read_text(encoding="utf-8")))
+    page_template = template_env().get_template("page.html.j2")
+    folder = staging / PRERENDER
+    folder.mkdir()
+    written = []
+    sys.path.insert(0, str(ROOT))
+    cwd = os.getcwd()
+    entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
+    try:
+        entry = write_entry(app, project, Path(entry_dir.name))
+        os.chdir(app.parent)
+        with (
+            converter_configured(convert, worker_template=None, page_template=page_template),
+            set_resource_mode("cdn"),
+        ):
+            for key, search in prerender_queries().items():
+                doc = render_document(entry, search)
+                roots = doc["render_items"][0]["root_ids"]
+                if len(roots) != page_roots:
+                    raise BuildError(f"{search} renders {len(roots)} roots, {PAGE} has {page_roots}")
+                text = json.dumps(doc, separators=(",", ":"))
+                for url in re.findall(rf'"({re.escape(VENDOR)}/[^"?#]+)', text):
+                    if not (staging / url).is_file():
+                        raise BuildError(f"the first view of {search} loads {url}, which is not in the site")
+                # gzip (fixed mtime: same build, same bytes): ~15 kB instead of ~170 kB each.
+                (folder / f"{key}.json.gz").write_bytes(gzip.compress(text.encode(), 9, mtime=0))
+                written.append(f"{PRERENDER}/{key}.json.gz")
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(ROOT))
+        entry_dir.cleanup()
+    return written
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -814,7 +962,7 @@ def check_site(staging: Path, pyodide_url: str, worker_name: str, env: Environme
     worker = (staging / worker_name).read_text(encoding="utf-8")
     if json.dumps(pyodide_url) not in worker:
         problems.append(f"{worker_name} does not load Pyodide from {pyodide_url}")
-    for spec in env.specs():
+    for spec in env.all_specs():
         if spec.startswith("./"):
             if not (staging / spec).is_file():
                 problems.append(f"the worker installs {spec}, which is not in the site")
@@ -1042,19 +1190,44 @@ def swap_into_place(staging: Path, out: Path) -> None:
 
 
 def check_data(project: Path) -> None:
-    """Validate the accelerator and model files before anything else runs.
+    """Validate the project's data files (accelerators, models, API prices, efficiency fit) before anything else runs.
 
     A bad data file would otherwise fail inside Panel's pre-render, far from
-    its cause; here the message names the file and the field.
+    its cause; here the message names the file and the field. The project's
+    own validator runs in a separate interpreter, so nothing it imports is
+    left behind for the pre-render.
     """
-    from levers import models, specs
-    from levers.errors import SpecError
-
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from levers import api, efficiency, models, specs\n"
+        "from levers.errors import SpecError\n"
+        "fit = Path(sys.argv[3])\n"
+        "try:\n"
+        "    specs.load_dir(sys.argv[1])\n"
+        "    models.load_dir(sys.argv[2])\n"
+        "    api.load_dir(sys.argv[4])\n"
+        "    try:\n"
+        "        text = fit.read_bytes().decode('utf-8')\n"
+        "    except UnicodeDecodeError as e:\n"
+        "        raise SpecError(str(fit), f'not valid UTF-8 text (byte {e.start})') from None\n"
+        "    efficiency.parse(text, str(fit))\n"
+        "except SpecError as e:\n"
+        "    print(e)\n"
+        "    sys.exit(3)\n"
+    )
+    folders = [str(project / "hardware_specs"), str(project / "levers" / "model_specs"),
+               str(project / "levers" / "measurements" / "efficiency_fit.toml"), str(project / "levers" / "api_prices")]
     try:
-        specs.load_dir(project / "hardware_specs")
-        models.load_dir(project / "levers" / "model_specs")
-    except SpecError as e:
-        raise BuildError(f"invalid data file {e}; fix that file") from None
+        proc = subprocess.run([sys.executable, "-c", code, *folders], cwd=project, capture_output=True, text=True,
+                              timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise BuildError(f"could not validate the data files in {project}: {e}") from None
+    if proc.returncode == 3:
+        raise BuildError(f"invalid data file {proc.stdout.strip()}; fix that file")
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BuildError(f"could not validate the data files in {project}: {last}")
 
 
 def build(
@@ -1090,6 +1263,7 @@ def build(
 
         log(f"pre-rendering {app} with Panel {panel.__version__} / Bokeh {bokeh.__version__}")
         env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
+        env.startup = startup_distributions(app, project, env)
         worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         if any(OPTIONAL_IF_UNUSED[n] in sys.modules for n in env.skipped):
             # The app imported a package we had left out: include it and render again.
@@ -1097,17 +1271,21 @@ def build(
                 if p != project_wheel:
                     p.unlink()
             env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
+            env.startup = startup_distributions(app, project, env)
             worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         log(
             "environment: "
             + ", ".join(env.wheels)
             + " from the site; "
             + ", ".join(sorted(env.from_pyodide))
-            + " from Pyodide"
+            + " from Pyodide; installed once the app is live: "
+            + (", ".join(n for n in (*env.wheels, *sorted(env.from_pyodide)) if not env.at_startup(n)) or "none")
         )
 
         copied_static = copy_static(staging)
         vendored = vendor_assets(staging, sorted(staging.glob("*.html")), convert.PY_VERSION, convert.BOKEH_VERSION)
+        log(f"pre-rendering the first view of {len(prerender_queries())} share links")
+        prerendered = write_prerendered(app, staging, project)
         if pwa:
             write_pwa(staging, convert, title)
         check_site(staging, pyodide_url, worker_name, env)
@@ -1132,9 +1310,11 @@ def build(
                 "wheels": {n: f"{WHEELS}/{p.name}" for n, p in env.wheels.items()},
                 "from_pyodide": env.from_pyodide,
                 "skipped": env.skipped,
+                "startup": sorted(env.startup or ()),
             },
             "vendored": vendored,
             "static": copied_static,
+            "prerendered": prerendered,
         }
         manifest = write_manifest(staging, info)
         swap_into_place(staging, out)

@@ -19,7 +19,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from levers.explain import money, times
+from levers.explain import money, money_short, ms, times
 from levers.registry import REGISTRY
 from levers.waterfall import Waterfall
 
@@ -43,17 +43,26 @@ YAXES = {
 }
 
 TOOLTIP = """
-<div style="max-width: 280px; white-space: normal; font-size: 12px; line-height: 1.35">
+<div style="max-width: 300px; white-space: normal; font-size: 13px; line-height: 1.35">
   <div style="font-weight: 700">@title</div>
   <div>@label_flat</div>
+  <div>@latency_flat</div>
   <div style="margin-top: 4px">@explanation</div>
 </div>
 """
 
 WATERFALL_COLUMNS = (
     "x", "lever", "title", "on", "cost_per_day", "usd_per_1m_tokens", "multiplier", "top",
-    "bottom", "label_y", "label", "label_flat", "explanation", "color",
+    "bottom", "label_y", "label", "label_short", "label_flat", "explanation", "color",
+    "ttft_ms", "ttft_p90_ms", "tpot_ms", "ttft_band", "tpot_band", "slo_met", "slo_reason",
+    "ttft_text", "tpot_text", "slo_text", "ttft_color", "tpot_color", "latency_flat",
+    "row_ttft", "row_tpot", "row_slo", "slo_color",
 )
+#: The latency strip's rows (categorical y values, one column each in the source).
+STRIP_ROWS = {"row_ttft": "TTFT p90", "row_tpot": "TPOT", "row_slo": "SLO"}
+
+#: Text colours of the latency strip: within the band, and above it.
+LATENCY_COLORS = {"ok": "#2a9d8f", "above": "#e76f51"}
 
 
 def _price(x: float) -> str:
@@ -64,49 +73,67 @@ def _task_price(x: float) -> str:
     return f"${x:,.4g}" if x < 100 else money(x)
 
 
+def _latency(st) -> dict:
+    """A step's latency columns, as the engine reports them (p90 TTFT where it gives one)."""
+    p90 = getattr(st, "ttft_p90_ms", 0.0) or st.ttft_ms
+    met = getattr(st, "slo_met", True)
+    reason = getattr(st, "slo_reason", "")
+    tt = LATENCY_COLORS["above" if st.ttft_band == "above" else "ok"]
+    tp = LATENCY_COLORS["above" if st.tpot_band == "above" else "ok"]
+    mark = "SLO met" if met else "SLO missed"
+    return dict(
+        ttft_ms=st.ttft_ms, ttft_p90_ms=p90, tpot_ms=st.tpot_ms, ttft_band=st.ttft_band,
+        tpot_band=st.tpot_band, slo_met=met, slo_reason=reason,
+        ttft_text=ms(p90), tpot_text=ms(st.tpot_ms), slo_text="✓" if met else "✗",
+        slo_color=LATENCY_COLORS["ok" if met else "above"],
+        ttft_color=tt, tpot_color=tp, **STRIP_ROWS,
+        latency_flat=(f"TTFT p90 {ms(p90)} ({st.ttft_band} the band) · TPOT {ms(st.tpot_ms)} "
+                      f"({st.tpot_band} the band) · {mark}" + (f": {reason}" if reason else "")),
+    )
+
+
 def waterfall_data(w: Waterfall, yaxis: str = "usd_per_day") -> dict[str, list]:
     """Columns for the waterfall's ColumnDataSource: baseline, the levers, final.
 
-    ``cost_per_day`` and ``multiplier`` are the engine's; ``top``/``bottom``
-    are the step's value before and after it on the chosen axis.
+    ``cost_per_day``, ``multiplier`` and the latency columns are the engine's;
+    ``top``/``bottom`` are the step's value before and after it on the chosen
+    axis. The final bar repeats the last step's latency.
     """
     per_day = yaxis == "usd_per_day"
     steps = list(w.steps)
     vals = [st.cost_per_day if per_day else getattr(st, yaxis) for st in steps]
     cols: dict[str, list] = {k: [] for k in WATERFALL_COLUMNS}
-
-    def add(lever, title, on, cost, per_1m, mult, top, bottom, text_lines, expl, color):
-        cols["x"].append(SHORT[lever])
-        cols["lever"].append(lever)
-        cols["title"].append(title)
-        cols["on"].append(on)
-        cols["cost_per_day"].append(cost)
-        cols["usd_per_1m_tokens"].append(per_1m)
-        cols["multiplier"].append(mult)
-        cols["top"].append(top)
-        cols["bottom"].append(bottom)
-        cols["label_y"].append(max(top, bottom))
-        cols["label"].append("\n".join(text_lines))
-        cols["label_flat"].append(" · ".join(text_lines))
-        cols["explanation"].append(expl)
-        cols["color"].append(color)
-
     fmt = money if per_day else _price if yaxis == "usd_per_1m_tokens" else _task_price
+    short = money_short if per_day else fmt
+
+    def add(st, lever, title, on, cost, mult, top, bottom, tag, expl, color):
+        value = fmt(bottom if lever != "baseline" and lever != "final" else top)
+        row = dict(
+            x=SHORT[lever], lever=lever, title=title, on=on, cost_per_day=cost,
+            usd_per_1m_tokens=st.usd_per_1m_tokens, multiplier=mult, top=top, bottom=bottom,
+            label_y=max(top, bottom), label="\n".join(x for x in (value, tag) if x),
+            label_short="\n".join(x for x in (short(bottom if lever not in ("baseline", "final") else top),
+                                               tag) if x),
+            label_flat=" · ".join(x for x in (value, tag) if x), explanation=expl, color=color,
+            **_latency(st))
+        for k, v in row.items():
+            cols[k].append(v)
+
     for i, st in enumerate(steps):
         if st.lever == "baseline":
-            add("baseline", st.title, True, st.cost_per_day, st.usd_per_1m_tokens, st.multiplier,
-                vals[i], 0.0, [fmt(vals[i])], st.explanation, COLORS["baseline"])
+            add(st, "baseline", st.title, True, st.cost_per_day, st.multiplier, vals[i], 0.0, "",
+                st.explanation, COLORS["baseline"])
             continue
         if not st.on:
             color, tag = COLORS["off"], "off"
         else:
             color = COLORS["saving"] if st.multiplier >= 1 else COLORS["rise"]
-            tag = times(st.multiplier)
-        add(st.lever, st.title, st.on, st.cost_per_day, st.usd_per_1m_tokens, st.multiplier,
-            vals[i - 1], vals[i], [fmt(vals[i]), tag], st.explanation, color)
+            tag = times(st.multiplier).split(",")[0]
+        add(st, st.lever, st.title, st.on, st.cost_per_day, st.multiplier, vals[i - 1], vals[i], tag,
+            st.explanation, color)
     last = steps[-1]
-    add("final", "Final cost", True, w.final_cost_per_day, last.usd_per_1m_tokens,
-        w.total_multiplier, vals[-1], 0.0, [fmt(vals[-1]), times(w.total_multiplier)],
+    add(last, "final", "Final cost", True, w.final_cost_per_day, w.total_multiplier, vals[-1], 0.0,
+        times(w.total_multiplier).split(",")[0],
         f"{times(w.total_multiplier)} overall: {money(w.baseline_cost_per_day)}/day → "
         f"{money(w.final_cost_per_day)}/day", COLORS["final"])
     return cols
@@ -118,11 +145,12 @@ def waterfall_figure(data: dict[str, list], yaxis: str = "usd_per_day"):
     fig = figure(
         x_range=FactorRange(factors=list(data["x"])),
         y_range=DataRange1d(start=0, range_padding=0.24, only_visible=True),
-        height=340,
+        height=300,
         sizing_mode="stretch_width",
         toolbar_location=None,
         tools="",
         name="waterfall_figure",
+        css_classes=["cl-waterfall"],
         min_border_left=8,
         min_border_right=8,
     )
@@ -130,19 +158,49 @@ def waterfall_figure(data: dict[str, list], yaxis: str = "usd_per_day"):
                     fill_color="color", line_color="color", line_width=2)
     fig.add_tools(HoverTool(renderers=[bars], tooltips=TOOLTIP))
     labels = LabelSet(x="x", y="label_y", text="label", source=source, y_offset=3,
-                      text_align="center", text_baseline="bottom", text_font_size="11px",
+                      text_align="center", text_baseline="bottom", text_font_size="12px",
                       name="waterfall_labels")
     fig.add_layout(labels)
-    # Narrow (phone, small iframe): slanted category names and smaller bar labels.
+    # Narrow (phone, small iframe): slanted category names and short bar labels.
     adapt(fig, narrow=True)
     fig.xgrid.grid_line_color = None
-    fig.xaxis.major_label_text_font_size = "11px"
+    fig.xaxis.major_label_text_font_size = "12px"
+    fig.yaxis.major_label_text_font_size = "12px"
+    fig.yaxis.axis_label_text_font_size = "12px"
     fig.yaxis.formatter = NumeralTickFormatter(format=YAXES[yaxis][1])
     fig.yaxis.axis_label = YAXES[yaxis][0]
     fig.background_fill_color = None
     fig.border_fill_color = None
     fig.outline_line_color = None
     return fig, source
+
+
+def latency_strip(fig, source):
+    """TTFT (p90) and TPOT of every step, in a strip under the bars, red where above the band.
+
+    Shares the waterfall's x range and source; ``✗`` marks a step that misses its SLO.
+    """
+    strip = figure(
+        x_range=fig.x_range, y_range=FactorRange(factors=list(reversed(STRIP_ROWS.values()))),
+        height=96, sizing_mode="stretch_width", toolbar_location=None, tools="",
+        name="latency_strip", css_classes=["cl-latency-strip"], min_border_left=8, min_border_right=8,
+    )
+    for row, text, color in (("row_ttft", "ttft_text", "ttft_color"), ("row_tpot", "tpot_text", "tpot_color"),
+                             ("row_slo", "slo_text", "slo_color")):
+        strip.text(x="x", y=row, text=text, source=source, text_align="center",
+                   text_baseline="middle", text_font_size={"value": "12px"}, text_color=color,
+                   text_font_style="bold" if row == "row_slo" else "normal")
+    strip.xaxis.visible = False
+    strip.yaxis.major_label_text_font_size = "12px"
+    strip.yaxis.major_tick_line_color = None
+    strip.yaxis.axis_line_color = None
+    strip.xgrid.grid_line_color = None
+    strip.ygrid.grid_line_color = None
+    strip.background_fill_color = None
+    strip.border_fill_color = None
+    strip.outline_line_color = None
+    adapt(strip)
+    return strip
 
 
 #: Runs in the browser whenever the plot is laid out (and when the system theme
@@ -166,7 +224,7 @@ if (plot.title != null) { plot.title.text_color = text; }
 if (narrow) {
   const small = plot.inner_width < 520;
   axes[0].major_label_orientation = small ? 0.8 : 'horizontal';
-  for (const l of labels) { l.text_font_size = small ? '9px' : '11px'; }
+  for (const l of labels) { l.text = {field: small ? 'label_short' : 'label'}; }
 }
 if (mq != null && !plot.__cl_theme_listener) {
   plot.__cl_theme_listener = true;
@@ -177,11 +235,30 @@ if (mq != null && !plot.__cl_theme_listener) {
 
 def adapt(fig, narrow: bool = False) -> None:
     """Attach :data:`ADAPT_JS` to ``fig`` (theme colours; narrow layout if ``narrow``)."""
-    axes = [*fig.below, *fig.left]
+    axes = [a for a in (*fig.below, *fig.left) if a.visible]
     grids = [r for r in fig.center if isinstance(r, Grid)]
     labels = [r for r in fig.center if isinstance(r, LabelSet)]
     fig.js_on_change("inner_width", CustomJS(
         args=dict(axes=axes, grids=grids, labels=labels, narrow=narrow), code=ADAPT_JS))
+
+
+#: Tick and slider text as :func:`levers.explain.count` writes numbers (70B, 2T, $2.0M):
+#: the same rule, in the browser, for text BokehJS draws itself.
+COMPACT_JS = """
+const a = Math.abs(tick);
+for (const [d, s] of [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'k']]) {
+  if (a >= d) { const v = tick / d; const t = Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\\.0$/, '');
+    return prefix + t + s; }
+}
+return prefix + (Number.isInteger(tick) ? tick.toLocaleString('en-US') : tick.toPrecision(2));
+"""
+
+
+def compact_formatter(prefix: str = ""):
+    """A Bokeh tick formatter writing 70B, 2T, $2.0M (``prefix`` before the number)."""
+    from bokeh.models import CustomJSTickFormatter
+
+    return CustomJSTickFormatter(args=dict(prefix=prefix), code=COMPACT_JS)
 
 
 def set_yaxis(fig, yaxis: str) -> None:
@@ -205,7 +282,7 @@ def training_data(rows) -> dict[str, list]:
         cols["cost_usd"].append(r.cost_usd)
         cols["fastest"].append(r.fastest)
         cols["cheapest"].append(r.cheapest)
-        cols["cost_label"].append(money(r.cost_usd) + ("  cheapest" if r.cheapest else ""))
+        cols["cost_label"].append(money_short(r.cost_usd) + ("  cheapest" if r.cheapest else ""))
         cols["days_label"].append(f"{r.days:,.1f} d" + ("  fastest" if r.fastest else ""))
         cols["cost_color"].append(COLORS["saving"] if r.cheapest else COLORS["final"])
         cols["days_color"].append(COLORS["saving"] if r.fastest else COLORS["baseline"])
@@ -234,9 +311,12 @@ def training_figures(data: dict[str, list]):
         fig.hbar(y="name", right=col, height=0.7, source=source,
                  fill_color=col.replace("_usd", "") + "_color", line_color=None)
         fig.add_layout(LabelSet(x=col, y="name", text=label, source=source, x_offset=4,
-                                text_baseline="middle", text_font_size="10px"))
+                                text_baseline="middle", text_font_size="12px"))
         fig.ygrid.grid_line_color = None
-        fig.xaxis.formatter = NumeralTickFormatter(format=fmt)
+        fig.xaxis.formatter = compact_formatter("$") if col == "cost_usd" else NumeralTickFormatter(format=fmt)
+        fig.xaxis.major_label_text_font_size = "12px"
+        fig.yaxis.major_label_text_font_size = "12px"
+        fig.title.text_font_size = "13px"
         fig.xaxis.ticker.desired_num_ticks = 4
         fig.background_fill_color = None
         fig.border_fill_color = None
@@ -250,10 +330,10 @@ def training_figures(data: dict[str, list]):
 #: The table's columns, decision columns first: (field, title, formatter, width).
 #: Every TrainingRow field is kept in the source; these are the ones shown.
 TABLE_COLUMNS = (
-    ("name", "Accelerator", "text", 150),
-    ("days", "Days", "0,0.0", 70),
-    ("cost_usd", "Cost", "$0,0", 100),
-    ("usd_per_gpu_hour", "$/GPU-hour ✎", "$0,0.00", 100),
+    ("name", "Accelerator", "text", 132),
+    ("cost_usd", "Cost", "cost_text", 74),
+    ("days", "Days", "0,0.0", 58),
+    ("usd_per_gpu_hour", "$/GPU-h ✎", "$0,0.00", 84),
     ("fastest", "Fastest", "tick", 64),
     ("cheapest", "Cheapest", "tick", 70),
     ("price_is_estimate", "Price est.", "tick", 70),
@@ -270,7 +350,9 @@ EDITABLE = "usd_per_gpu_hour"
 def table_data(rows) -> dict[str, list]:
     """Every TrainingRow field as a column, values exactly as the engine returns them."""
     fields = list(rows[0].__dataclass_fields__) if rows else [c[0] for c in TABLE_COLUMNS]
-    return {f: [getattr(r, f) for r in rows] for f in fields}
+    data = {f: [getattr(r, f) for r in rows] for f in fields}
+    data["cost_text"] = [money_short(r.cost_usd) for r in rows]
+    return data
 
 
 def training_table(data: dict[str, list]):
@@ -283,6 +365,7 @@ def training_table(data: dict[str, list]):
     from bokeh.models import (
         BooleanFormatter,
         DataTable,
+        HTMLTemplateFormatter,
         NumberEditor,
         NumberFormatter,
         StringFormatter,
@@ -294,6 +377,8 @@ def training_table(data: dict[str, list]):
     for field, title, fmt, width in TABLE_COLUMNS:
         if fmt == "text":
             formatter = StringFormatter(font_style="bold")
+        elif fmt == "cost_text":
+            formatter = HTMLTemplateFormatter(template='<div style="text-align:right"><%- cost_text %></div>')
         elif fmt == "tick":
             formatter = BooleanFormatter(icon="check")
         else:

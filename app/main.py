@@ -11,15 +11,18 @@ to a :class:`levers.Scenario` and formats the engine's results.
 
 from __future__ import annotations
 
+import io
 import logging
 
 import panel as pn
 import param
 
 import levers
-from app import render
+from app import exports, render
 from app.charts import (
     EDITABLE,
+    compact_formatter,
+    latency_strip,
     set_yaxis,
     table_data,
     training_data,
@@ -28,6 +31,7 @@ from app.charts import (
     waterfall_data,
     waterfall_figure,
 )
+from app.decide import Decide
 from app.theme import TABLE_CSS, TABS_CSS, AppNative, AutoNative, body_css
 from app.urlstate import (
     VIEW_DEFAULTS,
@@ -43,7 +47,7 @@ from app.urlstate import (
 )
 from levers import presets, specs
 from levers.errors import InputError
-from levers.params import parse_value
+from levers.params import allowed, parse_value
 from levers.registry import REGISTRY
 from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 from levers.training import TrainingInputs
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 pn.extension(notifications=False)
 
 TITLE = "Cost Levers"
+#: The lever switch's text, on and off (the whole button toggles).
+LEVER_ON = {True: "✓ Lever on", False: "Lever off: click to turn on"}
 
 #: How each input is shown. Soft ranges are the slider's initial span; the
 #: engine's bounds (read from the declarations) stay the hard limits.
@@ -98,12 +104,27 @@ CONTROLS: dict[str, dict] = {
 LEVER_CONTROLS = {m.ID: list(m.INPUTS) for m in REGISTRY}
 MODELS = ["big_model", "big_params_B", "small_model", "small_params_B", "baseline_hardware"]
 TRAIN_CONTROLS = {
-    "params": dict(kind="editable", soft=(1e9, 1e12), step=1e9, fmt="0.[0]a", label="Model parameters N"),
-    "tokens": dict(kind="editable", soft=(1e11, 3e13), step=1e11, fmt="0.[0]a", label="Training tokens D"),
+    "params": dict(kind="editable", soft=(1e9, 1e12), step=1e9, fmt="compact", label="Model parameters N"),
+    "tokens": dict(kind="editable", soft=(1e11, 3e13), step=1e11, fmt="compact", label="Training tokens D"),
     "mfu": dict(kind="slider", pct=True, label="Training MFU"),
     "gpus": dict(kind="editable", soft=(8, 16_384), step=8, label="Accelerators G"),
 }
-TABS = ("serving", "hardware", "formulas")
+TABS = ("serving", "hardware", "formulas", "decide")
+
+#: Save the waterfall as PNG: BokehJS draws the figure's view into one canvas.
+PNG_JS = """
+const find = (v) => { if (v.model === fig) return v;
+  for (const c of (v.child_views || [])) { const f = find(c); if (f) return f; } return null; };
+let view = null;
+for (const r of Bokeh.index) { view = find(r); if (view) break; }
+if (view == null) { return; }
+view.export('png').to_blob().then((blob) => {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob); a.download = 'waterfall.png';
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+});
+"""
 
 COPY_LINK_JS = """
 const u = new URL(window.location.href);
@@ -149,8 +170,8 @@ def _label(key: str, p, spec: dict) -> str:
 
 def make_widget(key: str, p, value, spec: dict):
     """A widget for parameter ``p`` (engine declaration), labelled and bounded."""
-    kind = spec.get("kind") or ("check" if isinstance(p, param.Boolean) else
-                                "select" if isinstance(p, param.Selector) else "input")
+    kind = spec.get("kind") or ("radio" if isinstance(p, param.Selector) else
+                                "check" if isinstance(p, param.Boolean) else "input")
     label = _label(key, p, spec)
     lo, hi = p.bounds if getattr(p, "bounds", None) else (None, None)
     doc = (p.doc or "").strip()
@@ -172,12 +193,15 @@ def make_widget(key: str, p, value, spec: dict):
     if kind == "editable":
         s_lo, s_hi = spec.get("soft", (lo, hi))
         cls = pn.widgets.EditableIntSlider if is_int else pn.widgets.EditableFloatSlider
-        kw = dict(format=spec["fmt"]) if spec.get("fmt") else {}
+        fmt = spec.get("fmt")
+        kw = dict(format=compact_formatter() if fmt == "compact" else fmt) if fmt else {}
         return _new(cls, doc, value=value, start=min(s_lo, value), end=max(s_hi, value), step=step,
-                    fixed_start=lo, fixed_end=hi, **kw, **common)
+                    **kw, **common)
     cls = pn.widgets.IntInput if is_int else pn.widgets.FloatInput
     kw = dict(format=spec["fmt"]) if spec.get("fmt") else {}
-    return _new(cls, doc, value=value, start=lo, end=hi, step=step, **kw, **common)
+    # No start/end: the browser would clamp a typed value silently; the engine's
+    # declaration checks it instead and the field says why it was refused.
+    return _new(cls, doc, value=value, step=step, **kw, **common)
 
 
 def _new(cls, doc: str, **kw):
@@ -196,6 +220,13 @@ def labelled(w):
     return w
 
 
+def same_as_defaults() -> str:
+    """The preset whose scenario is the engine's defaults ('' if none is): the
+    preset list shows it once instead of also offering "Engine defaults"."""
+    defaults = Scenario().values()
+    return next((n for n in presets.names() if levers.load_preset(n).values() == defaults), "")
+
+
 def disclosure(title: str, *objs, css: str = "") -> pn.Column:
     """A section shown and hidden by a toggle button above it.
 
@@ -209,6 +240,21 @@ def disclosure(title: str, *objs, css: str = "") -> pn.Column:
     body = pn.Column(*objs, visible=toggle.param.value, sizing_mode="stretch_width", margin=0)
     return pn.Column(toggle, body, sizing_mode="stretch_width", margin=(5, 5),
                      css_classes=[css] if css else [])
+
+
+def field_error(key: str) -> pn.pane.HTML:
+    """The hidden line under a field that says why a typed value was refused."""
+    return pn.pane.HTML("", visible=False, sizing_mode="stretch_width", margin=(0, 10, 4, 10),
+                        css_classes=[f"err-{key}"])
+
+
+def refuse(pane, p, value) -> None:
+    """Show in ``pane`` why ``value`` is not allowed for parameter ``p`` (its declared range)."""
+    shown = "an empty value" if value is None else repr(value) if isinstance(value, str) else f"{value:g}" \
+        if isinstance(value, float) else str(value)
+    pane.object = (f'<div class="cl-fielderr" role="alert">{render.esc(shown)} is not allowed: '
+                   f"enter {render.esc(allowed(p))}. The previous value is kept.</div>")
+    pane.visible = True
 
 
 def set_widget(w, value) -> None:
@@ -236,7 +282,8 @@ class Calculator(pn.viewable.Viewer):
     """
 
     preset = param.String(default="", doc="preset the scenario started from ('' = engine defaults)")
-    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"], objects=["usd_per_day", "usd_per_1m_tokens", "usd_per_task"])
+    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"],
+                           objects=["usd_per_day", "usd_per_1m_tokens", "usd_per_task"])
     embed = param.Boolean(default=False)
     theme = param.Selector(default="auto", objects=["auto", "light", "dark"])
     tab = param.Selector(default="serving", objects=list(TABS))
@@ -268,13 +315,15 @@ class Calculator(pn.viewable.Viewer):
         self.widgets: dict[str, pn.widgets.Widget] = {}
         keys = Scenario.keys()
         for key in keys:
-            if key in ("mode", "off"):
+            if key in ("mode", "off", "order"):  # order: set in the Decide tab
                 continue
             p = Scenario.param[key]
             w = make_widget(key, p, getattr(s, key), CONTROLS.get(key, {}))
             w.param.watch(lambda e, k=key: self._widget_changed(k, e), "value")
             self.widgets[key] = w
-        self.views = {k: labelled(w) for k, w in self.widgets.items()}
+        self.field_errors = {k: field_error(k) for k in self.widgets}
+        self.views = {k: pn.Column(labelled(w), self.field_errors[k], sizing_mode="stretch_width", margin=0)
+                      for k, w in self.widgets.items()}
         self.mode_w = pn.widgets.RadioButtonGroup(
             label="Mode", options={"Illustrative": "illustrative", "Modeled": "modeled"},
             value=s.mode, color="primary", variant="outline", css_classes=["ctl-mode"],
@@ -282,17 +331,21 @@ class Calculator(pn.viewable.Viewer):
         self.mode_w.param.watch(lambda e: self._widget_changed("mode", e), "value")
         self.on_w = {}
         for lv in LEVERS:
-            w = pn.widgets.Checkbox(label="Lever on", value=lv not in s.off,
-                                    css_classes=[f"ctl-on-{lv}"])
+            on = lv not in s.off
+            w = pn.widgets.Toggle(label=LEVER_ON[on], value=on, color="primary", variant="outline",
+                                  css_classes=[f"ctl-on-{lv}"], align="start")
             w.param.watch(lambda e, lv=lv: self._toggle_lever(lv, e.new), "value")
+            w.param.watch(lambda e, w=w: setattr(w, "label", LEVER_ON[e.new]), "value")
             self.on_w[lv] = w
         self.scenario.param.watch(self._on_scenario, Scenario.keys())
 
         # ---- header
-        options = {"Engine defaults": ""}
+        self.default_preset = same_as_defaults()
+        options = {} if self.default_preset else {"Engine defaults": ""}
         options.update({name: name for name in presets.names()})
         self.preset_w = pn.widgets.Select(
-            label="Preset", options=options, value="", width=190, css_classes=["ctl-preset"],
+            label="Preset", options=options, value=self.default_preset or "", width=190,
+            css_classes=["ctl-preset"],
             description="\n".join(f"{n}: {presets.describe(n)}" for n in presets.names()))
         self.preset_w.param.watch(self._preset_selected, "value")
         self.preset_desc = pn.pane.HTML("", sizing_mode="stretch_width",
@@ -336,13 +389,19 @@ class Calculator(pn.viewable.Viewer):
         self.headline = pn.pane.HTML("", sizing_mode="stretch_width",
                                      css_classes=["cl-headline"])
         self.fig, self.source = waterfall_figure(waterfall_data(self.wf, self.yaxis), self.yaxis)
-        self.chart = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width", height=340,
-                                   css_classes=["cl-waterfall"])
-        self.yaxis_w = pn.widgets.RadioButtonGroup(
-            label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens",
-                                     "$/task": "usd_per_task"},
-            value=self.yaxis, color="primary", variant="outline", css_classes=["ctl-yaxis"])
-        self.yaxis_w.param.watch(lambda e: setattr(self, "yaxis", e.new), "value")
+        self.chart = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width", height=300)
+        self.strip = pn.pane.Bokeh(latency_strip(self.fig, self.source), sizing_mode="stretch_width",
+                                   height=96)
+        self.yaxis_w = pn.widgets.RadioButtonGroup.from_param(
+            self.param.yaxis, label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens",
+                                          "$/task": "usd_per_task"},
+            color="primary", variant="outline", css_classes=["ctl-yaxis"])
+        self.classes = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["cl-classes-pane"])
+        step_options = {("Baseline" if k == "baseline" else LEVER_TITLES[k]): k for k in ["baseline", *LEVERS]}
+        self.capacity_step_w = pn.widgets.Select.from_param(
+            self.param.formula_step, label="Step", options=step_options, width=200,
+            css_classes=["ctl-capacity-step"])
+        self.capacity = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["cl-capacity-pane"])
         self.summaries = {lv: pn.pane.HTML("", sizing_mode="stretch_width",
                                            css_classes=[f"cl-summary-{lv}"], margin=(5, 10))
                           for lv in LEVERS}
@@ -388,10 +447,12 @@ class Calculator(pn.viewable.Viewer):
                                 css_classes=["cl-cards"])
         cards = pn.Column(workload, levers_box, self.advanced, sizing_mode="stretch_width", margin=0)
         chart_bar = flex(
-            pn.pane.HTML("<b>Cost waterfall</b> <span class='cl-muted'>(hover a bar for how)</span>",
-                         margin=(10, 10)),
+            pn.pane.HTML("<b>Cost waterfall</b> <span class='cl-muted'>(hover or tap a bar for how; "
+                         "latency per step below the bars)</span>", margin=(6, 10)),
             self.yaxis_w, sizing_mode="stretch_width", justify_content="space-between", margin=0)
-        serving = pn.Column(self.headline, chart_bar, self.chart, cards,
+        capacity = card("Latency per class and capacity", self.classes, self.capacity_step_w, self.capacity,
+                        css="cl-card-capacity", basis="100%")
+        serving = pn.Column(self.headline, chart_bar, self.chart, self.strip, self.exports(), capacity, cards,
                             sizing_mode="stretch_width", margin=0)
 
         # ---- hardware tab
@@ -402,6 +463,7 @@ class Calculator(pn.viewable.Viewer):
             w.css_classes = [f"ctl-train-{key}"]
             w.param.watch(lambda e, k=key: self._train_widget_changed(k, e), "value")
             self.train_w[key] = w
+        self.train_errors = {k: field_error(f"train-{k}") for k in self.train_w}
         self.training.param.watch(self._on_training, list(TRAIN_CONTROLS))
         table, self.table_source = training_table(table_data(self.rows))
         self.table_source.on_change("data", self._table_changed)
@@ -419,29 +481,30 @@ class Calculator(pn.viewable.Viewer):
                          "(6 N D FLOPs) with G accelerators at the given MFU. Edit a price cell "
                          "(✎) to recompute that row.</p>",
                          sizing_mode="stretch_width"),
-            flex(*(pn.Column(w, styles={"flex": "1 1 240px"}, min_width=0, margin=0,
-                                   sizing_mode="stretch_width")
-                         for w in self.train_w.values()), sizing_mode="stretch_width", margin=0),
+            flex(*(pn.Column(w, self.train_errors[k], styles={"flex": "1 1 240px"}, min_width=0, margin=0,
+                             sizing_mode="stretch_width")
+                   for k, w in self.train_w.items()), sizing_mode="stretch_width", margin=0),
             self.table, self.train_charts,
             disclosure("Accelerator specifications and sources", self.specs, css="cl-specs-box"),
             sizing_mode="stretch_width", margin=0)
 
         # ---- formulas tab
-        self.step_w = pn.widgets.Select(
-            label="Show the numbers of the step",
-            options={("Baseline" if k == "baseline" else LEVER_TITLES[k]): k
-                     for k in ["baseline", *LEVERS]},
-            value=self.formula_step, width=260, css_classes=["ctl-formula-step"])
-        self.step_w.param.watch(lambda e: setattr(self, "formula_step", e.new), "value")
+        self.step_w = pn.widgets.Select.from_param(
+            self.param.formula_step, label="Show the numbers of the step", options=step_options,
+            width=260, css_classes=["ctl-formula-step"])
         self.formulas = pn.pane.HTML("", sizing_mode="stretch_width",
                                      css_classes=["cl-formulas-pane"])
         formulas = pn.Column(self.step_w, self.formulas, sizing_mode="stretch_width", margin=0)
 
+        self.decide = Decide(self.scenario)
+        self.decide.param.watch(lambda e: self.sync_url(), "b")
         self.tabs = pn.Tabs(("Serving cost", serving), ("Hardware: training", hardware),
-                            ("How this is computed", formulas), dynamic=True,
+                            ("How this is computed", formulas), ("Decide", self.decide), dynamic=True,
                             sizing_mode="stretch_width", css_classes=["cl-tabs"],
                             stylesheets=[TABS_CSS])
         self.tabs.param.watch(lambda e: setattr(self, "tab", TABS[e.new]), "active")
+        self.param.watch(lambda e: setattr(self.decide, "active", e.new == "decide"), "tab")
+        self.param.watch(lambda e: setattr(self.decide, "embed", e.new), "embed")
         self.layout = pn.Column(
             header, self.preset_desc, self.notice, self.dismiss_b, self.share_box, self.tabs,
             sizing_mode="stretch_width", css_classes=["cl-root"], min_width=0,
@@ -451,6 +514,53 @@ class Calculator(pn.viewable.Viewer):
     def __panel__(self):
         return self.layout
 
+    # ------------------------------------------------------------ exports
+    def exports(self) -> pn.Row:
+        """Download buttons (waterfall, training table, scenario, chart PNG) and the scenario loader."""
+
+        def dl(label, filename, text, css):
+            return pn.widgets.FileDownload(
+                callback=lambda: io.StringIO(text()), filename=filename, label=label, embed=False,
+                auto=True, css_classes=[f"ctl-dl-{css}"], color="light", margin=(2, 4))
+
+        png = pn.widgets.Button(label="Chart PNG", css_classes=["ctl-dl-png"], color="light", margin=(2, 4))
+        png.js_on_click(args=dict(fig=self.fig), code=PNG_JS)
+        self.load_w = pn.widgets.FileInput(accept=".json,application/json", css_classes=["ctl-load"],
+                                           margin=(2, 4), width=220)
+        self.load_w.param.watch(self._load_file, "value")
+        self.downloads = {
+            "waterfall.csv": dl("Waterfall CSV", "waterfall.csv", lambda: exports.waterfall_csv(self.wf), "wf-csv"),
+            "waterfall.json": dl("Waterfall JSON", "waterfall.json", lambda: exports.waterfall_json(self.wf),
+                                 "wf-json"),
+            "training.csv": dl("Training CSV", "training.csv", lambda: exports.training_csv(self.rows), "tr-csv"),
+            "training.json": dl("Training JSON", "training.json", lambda: exports.training_json(self.rows),
+                                "tr-json"),
+            "scenario.json": dl("Scenario JSON", "scenario.json",
+                                lambda: exports.scenario_json(self.preset, self.scenario), "sc-json"),
+        }
+        load = pn.Column(pn.pane.HTML('<label class="cl-label">Load a scenario JSON</label>', margin=(2, 4, 0, 4)),
+                         self.load_w, margin=0)
+        return disclosure("Download and load", flex(*self.downloads.values(), png, load, margin=0,
+                                                    align_items="flex-end"), css="cl-exports")
+
+    def _load_file(self, event) -> None:
+        if not event.new:
+            return
+        try:
+            preset, scenario = exports.load_scenario(event.new)
+        except InputError as e:
+            self.error_notices = [Notice(e.field, e.message)]
+            return
+        self._applying = True
+        try:
+            self.preset = preset
+            self.preset_w.value = preset or self.default_preset
+            self.scenario.param.update(**scenario.values())
+            self.error_notices = []
+        finally:
+            self._applying = False
+        self.recompute()
+
     # ------------------------------------------------------------ URL state
     def apply_query(self, search: str) -> None:
         """Reset everything to what ``search`` asks for (bad keys are reported, not applied)."""
@@ -458,11 +568,12 @@ class Calculator(pn.viewable.Viewer):
         self._applying = True
         try:
             self.preset = st.preset
-            self.preset_w.value = st.preset
+            self.preset_w.value = st.preset or self.default_preset
             self.scenario.param.update(**st.scenario.values())
             self.training.param.update(**{**training_defaults(), **st.training})
             self.prices = dict(st.prices)
             self.param.update(**{k: v for k, v in st.view.items()})
+            self.decide.b = st.b
             self.url_notices = st.notices
             self.error_notices = []
         finally:
@@ -482,7 +593,7 @@ class Calculator(pn.viewable.Viewer):
         """The query string for the current state (non-default keys only)."""
         view = {k: getattr(self, k) for k in VIEW_DEFAULTS}
         training = {k: getattr(self.training, k) for k in TRAIN_CONTROLS}
-        return build_query(self.preset, self.scenario, training, self.prices, view)
+        return build_query(self.preset, self.scenario, training, self.prices, view, b=self.decide.b)
 
     def sync_url(self) -> None:
         """Write the current state into the URL (no reload)."""
@@ -503,16 +614,20 @@ class Calculator(pn.viewable.Viewer):
 
     # ------------------------------------------------------------ changes
     def _widget_changed(self, key: str, event) -> None:
+        err = self.field_errors.get(key)
         value = event.new
-        if value is None or value == getattr(self.scenario, key):
-            if value is None:
-                set_widget(event.obj, getattr(self.scenario, key))
+        if value is not None and value == getattr(self.scenario, key):
             return
         try:
+            if value is None:
+                raise ValueError("empty")
             setattr(self.scenario, key, value)
-        except ValueError as e:
-            self.error_notices = [Notice(key, str(e))]
+        except ValueError:
+            refuse(err, Scenario.param[key], value)
             set_widget(event.obj, getattr(self.scenario, key))
+            return
+        if err is not None:
+            err.visible = False
 
     def _toggle_lever(self, lever: str, on: bool) -> None:
         off = [lv for lv in LEVERS if (lv in self.scenario.off and lv != lever) or (lv == lever and not on)]
@@ -562,9 +677,11 @@ class Calculator(pn.viewable.Viewer):
     def _show_waterfall(self) -> None:
         wf, s = self.wf, self.scenario
         self.source.data = waterfall_data(wf, self.yaxis)
+        self.fig.x_range.factors = list(self.source.data["x"])  # the levers in the scenario's order
         self.headline.object = render.headline(wf, s)
         for st in wf.steps[1:]:
             self.summaries[st.lever].object = render.lever_summary(st)
+        self._show_capacity()
         illustrative = s.mode == "illustrative"
         for lv in LEVERS:
             self.widgets[f"mult_{lv}"].visible = illustrative
@@ -582,12 +699,16 @@ class Calculator(pn.viewable.Viewer):
 
     @param.depends("formula_step", watch=True)
     def _formula_step_changed(self):
-        self.step_w.value = self.formula_step
         self._show_formulas()
+        self._show_capacity()
+
+    def _show_capacity(self) -> None:
+        st = next((x for x in self.wf.steps if x.lever == self.formula_step), self.wf.steps[-1])
+        self.capacity.object = render.capacity(st)
+        self.classes.object = render.latency_classes(st) + f'<div class="cl-lat">{render.slo_status(st)}</div>'
 
     @param.depends("yaxis", watch=True)
     def _yaxis_changed(self):
-        self.yaxis_w.value = self.yaxis
         set_yaxis(self.fig, self.yaxis)
         self.source.data = waterfall_data(self.wf, self.yaxis)
         self.sync_url()
@@ -603,7 +724,8 @@ class Calculator(pn.viewable.Viewer):
         self.title.visible = not self.embed
         self.embed_b.visible = not self.embed
         self.theme_w.visible = not self.embed
-        desc = presets.describe(self.preset) if self.preset else (
+        shown = self.preset or self.default_preset
+        desc = presets.describe(shown) if shown else (
             "The engine's defaults: the lesson's support chatbot, every multiplier modeled.")
         self.preset_desc.object = f'<div class="cl-sub">{render.esc(desc)}</div>'
 
@@ -622,7 +744,7 @@ class Calculator(pn.viewable.Viewer):
         self.error_notices = []
 
     def _preset_selected(self, event) -> None:
-        if self._applying or event.new == self.preset:
+        if self._applying or event.new == (self.preset or self.default_preset):
             return
         self.load(event.new)
 
@@ -631,7 +753,7 @@ class Calculator(pn.viewable.Viewer):
         self._applying = True
         try:
             self.preset = preset
-            self.preset_w.value = preset
+            self.preset_w.value = preset or self.default_preset
             self.scenario.param.update(**base_scenario(preset).values())
             self.error_notices = []
         finally:
@@ -657,14 +779,16 @@ class Calculator(pn.viewable.Viewer):
 
     # ------------------------------------------------------------ training
     def _train_widget_changed(self, key: str, event) -> None:
-        if event.new is None:
+        err = self.train_errors[key]
+        try:
+            if event.new is None:
+                raise ValueError("empty")
+            setattr(self.training, key, event.new)
+        except ValueError:
+            refuse(err, TrainingInputs.param[key], event.new)
             set_widget(event.obj, getattr(self.training, key))
             return
-        try:
-            setattr(self.training, key, event.new)
-        except ValueError as e:
-            self.error_notices = [Notice(f"train.{key}", str(e))]
-            set_widget(event.obj, getattr(self.training, key))
+        err.visible = False
 
     def _on_training(self, *events) -> None:
         for e in events:
@@ -733,7 +857,8 @@ def create_app() -> pn.viewable.Viewable:
     pn.config.raw_css = [*pn.config.raw_css, body_css(theme)]
     try:
         calc = Calculator(location=loc)
-    except Exception as exc:  # e.g. a corrupt data file: a page that says so, never a blank one
+    except InputError as exc:  # e.g. a data file that fails validation: a page naming it, never a blank one
+        # (any other exception is a bug: it must fail the build's pre-render and the tests)
         calc = pn.pane.HTML(render.notices([describe_failure(exc)], "The calculator could not start"),
                             sizing_mode="stretch_width")
     return pn.Column(calc, sizing_mode="stretch_width", margin=0, css_classes=["cl-page"])

@@ -113,9 +113,10 @@ class AutoNative(AppNative):
 
 
 def body_css(theme: str) -> str:
-    """CSS for the page body (outside the components) for ``theme``."""
-    dark = "body { background: #212529; color: #ffffff; }"
-    light = "body { background: #ffffff; color: #212529; }"
+    """CSS for the page (outside the components) for ``theme``: one background
+    on ``html`` and ``body`` alike, so it does not change below the first screen."""
+    dark = "html, body { background: #212529; color: #ffffff; }"
+    light = "html, body { background: #ffffff; color: #212529; }"
     if theme == "dark":
         return dark
     if theme == "light":
@@ -125,46 +126,75 @@ def body_css(theme: str) -> str:
 
 #: Styles for the app's own HTML (stat cards, notices, formulas, specs).
 APP_CSS = """
-:host { --cl-good: var(--success-text-color); --cl-warn: var(--warning-text-color); }
-.cl-muted { opacity: 0.75; }
-.cl-label { font-size: 0.95em; }
-.cl-group { font-size: 0.78em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em;
-  opacity: 0.7; border-bottom: 1px solid var(--panel-border-color); padding-bottom: 2px; }
+:host { --cl-good: var(--success-text-color); --cl-warn: var(--warning-text-color);
+  --cl-muted-color: color-mix(in srgb, var(--panel-on-background-color) 78%, var(--panel-background-color)); }
+.cl-muted { color: var(--cl-muted-color); }
+.cl-label { font-size: 13px; }
+.cl-group { font-size: 12px; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em;
+  color: var(--cl-muted-color); border-bottom: 1px solid var(--panel-border-color); padding-bottom: 2px; }
 .cl-title { font-size: 1.5em; font-weight: 700; margin: 0; line-height: 1.2; }
-.cl-sub { margin: 2px 0 0 0; opacity: 0.8; font-size: 0.95em; }
+.cl-sub { margin: 2px 0 0 0; color: var(--cl-muted-color); font-size: 13px; }
 .cl-stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; }
+@media (max-width: 600px) {
+  .cl-stats { display: flex; overflow-x: auto; scroll-snap-type: x proximity; padding-bottom: 4px; }
+  .cl-stat { flex: 0 0 150px; scroll-snap-align: start; }
+  .cl-stat .v { font-size: 1.15em; }
+}
 .cl-stat { background: var(--panel-surface-color); color: var(--panel-on-surface-color);
-  border: 1px solid var(--panel-border-color); border-radius: 8px; padding: 8px 10px; min-width: 0; }
-.cl-stat .k { font-size: 0.8em; opacity: 0.8; }
+  border: 1px solid var(--panel-border-color); border-radius: 8px; padding: 6px 10px; min-width: 0; }
+.cl-stat .k { font-size: 12px; font-weight: 600; }
 .cl-stat .v { font-size: 1.35em; font-weight: 700; overflow-wrap: anywhere; }
-.cl-stat .n { font-size: 0.78em; opacity: 0.85; overflow-wrap: anywhere; }
+.cl-stat .n { font-size: 12px; overflow-wrap: anywhere; }
+.cl-honest { font-size: 13px; margin-top: 6px; padding: 6px 10px; border-left: 3px solid var(--panel-primary-color);
+  background: var(--panel-surface-color); }
 .cl-good { color: var(--success-text-color); }
-.cl-warn { color: var(--warning-text-color); }
-.cl-badge { display: inline-block; border-radius: 10px; padding: 0 7px; font-size: 0.8em; font-weight: 600;
+.cl-warn { color: var(--danger-text-color); font-weight: 600; }
+.cl-badge { display: inline-block; border-radius: 10px; padding: 0 7px; font-size: 12px; font-weight: 600;
   border: 1px solid currentColor; }
 .cl-mult { font-size: 1.6em; font-weight: 700; line-height: 1.1; }
-.cl-mult.off { opacity: 0.5; }
-.cl-expl { font-size: 0.88em; line-height: 1.35; overflow-wrap: anywhere; }
+.cl-mult.off { color: var(--cl-muted-color); }
+.cl-lat { font-size: 13px; margin: 2px 0; overflow-wrap: anywhere; }
+.cl-expl { font-size: 13px; line-height: 1.4; overflow-wrap: anywhere; }
+.cl-fielderr { font-size: 13px; color: var(--danger-text-color); margin: 0 10px; }
+.cl-classes { border-collapse: collapse; font-size: 13px; margin: 6px 0; width: 100%; max-width: 560px; }
+.cl-classes caption { text-align: left; font-weight: 600; padding-bottom: 2px; }
+.cl-classes th, .cl-classes td { text-align: right; padding: 2px 6px;
+  border-bottom: 1px solid var(--panel-border-color); }
+.cl-classes th:first-child, .cl-classes td:first-child { text-align: left; }
+.cl-capacity { font-size: 13px; }
+.cl-cap-title { font-weight: 600; margin-bottom: 4px; }
+.cl-cap-fleet { margin: 6px 0 10px 0; }
+.cl-membar { display: flex; height: 18px; border: 1px solid var(--panel-border-color); border-radius: 4px;
+  overflow: hidden; margin: 4px 0; background: var(--panel-background-color); }
+.cl-membar span { display: block; height: 100%; }
+.w { background: #6b7a8f; } .kv { background: #2a9d8f; }
+.free { background: repeating-linear-gradient(45deg, transparent 0 4px, rgba(127,127,127,0.35) 4px 6px); }
+.cl-cap-legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -2px;
+  margin: 0 3px 0 8px; }
+.cl-cap-legend .sw:first-child { margin-left: 0; }
+.cl-chain { margin: 4px 0 0 0; padding-left: 20px; }
+.cl-cap-price { font-size: 14px; }
 .cl-notice { border: 1px solid var(--warning-border-subtle); background: var(--warning-bg-subtle);
-  color: var(--panel-on-background-color); border-radius: 6px; padding: 6px 10px; font-size: 0.9em; }
+  color: var(--panel-on-background-color); border-radius: 6px; padding: 6px 10px; font-size: 13px; }
 .cl-notice ul { margin: 4px 0 0 0; padding-left: 18px; }
 .cl-notice code, .cl-formulas code { overflow-wrap: anywhere; }
-.cl-formulas { line-height: 1.45; overflow-wrap: anywhere; }
+.cl-formulas { line-height: 1.45; overflow-wrap: anywhere; font-size: 13px; }
 .cl-formulas h4 { margin: 14px 0 4px 0; }
 .cl-formulas .ln { display: flex; flex-wrap: wrap; gap: 2px 8px; align-items: baseline; padding: 3px 0;
   border-bottom: 1px solid var(--panel-border-color); }
-.cl-formulas .what { flex: 0 0 13em; font-weight: 600; font-size: 0.9em; }
+.cl-formulas .what { flex: 0 0 13em; font-weight: 600; font-size: 13px; }
 .cl-formulas .res { font-weight: 700; }
-.cl-formulas .eq { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em;
+.cl-formulas .eq { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;
   background: var(--panel-surface-color); border-radius: 4px; padding: 2px 6px; display: inline-block; }
 .cl-spec summary { cursor: pointer; font-weight: 600; padding: 4px 0; }
-.cl-spec table { border-collapse: collapse; font-size: 0.88em; margin: 4px 0 8px 0; }
+.cl-spec table { border-collapse: collapse; font-size: 13px; margin: 4px 0 8px 0; }
 .cl-spec td { padding: 2px 10px 2px 0; vertical-align: top; }
-.cl-spec .src { font-size: 0.82em; overflow-wrap: anywhere; }
+.cl-spec .src { font-size: 12px; overflow-wrap: anywhere; }
 .cl-share textarea, .cl-share input { width: 100%; box-sizing: border-box; font-family: ui-monospace, monospace;
-  font-size: 0.85em; background: var(--panel-background-color); color: var(--panel-on-background-color);
-  border: 1px solid var(--panel-border-color); border-radius: 4px; padding: 6px; }
-.cl-share textarea { height: 6.5em; resize: vertical; }
+  font-size: 13px; line-height: 1.6; min-height: 2.2em; background: var(--panel-background-color);
+  color: var(--panel-on-background-color); border: 1px solid var(--panel-border-color); border-radius: 4px;
+  padding: 6px; }
+.cl-share textarea { height: 7.5em; resize: vertical; }
 a { color: var(--primary-text-color); }
 """
 

@@ -4,7 +4,8 @@ The query uses the engine's key names (``?preset=chatbot&cache_hit_rate=0.5``)
 and holds only what differs from the starting point: the preset's values
 when ``preset=`` is given, else the engine's defaults. Training inputs carry a
 ``train.`` prefix (``train.mfu`` is not the serving ``mfu``), price overrides
-``train.price.<accelerator id>``. View options: ``embed``, ``theme``,
+``train.price.<accelerator id>``. Keys with a ``b.`` prefix define a second
+scenario on top of the first (:mod:`levers.compare`). View options: ``embed``, ``theme``,
 ``yaxis`` and ``tab``.
 
 Every value goes through the engine's own parsing
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlencode
 
 import levers
-from levers import presets, specs
+from levers import compare, presets, specs
 from levers.errors import InputError
 from levers.params import Choice, Flag, parse_value
 from levers.scenario import Scenario
@@ -40,9 +41,9 @@ TRAIN_KEYS = tuple(k for k in TrainingInputs.param
 VIEW_PARAMS = {
     "embed": Flag(False, doc="compact layout for an iframe"),
     "theme": Choice("auto", objects=["auto", "light", "dark"], doc="colour theme; auto follows the system"),
-    "yaxis": Choice("usd_per_day", objects=["usd_per_day", "usd_per_1m_tokens"],
+    "yaxis": Choice("usd_per_day", objects=["usd_per_day", "usd_per_1m_tokens", "usd_per_task"],
                     doc="waterfall y axis"),
-    "tab": Choice("serving", objects=["serving", "hardware", "formulas"], doc="open tab"),
+    "tab": Choice("serving", objects=["serving", "hardware", "formulas", "decide"], doc="open tab"),
 }
 VIEW_DEFAULTS = {k: p.default for k, p in VIEW_PARAMS.items()}
 
@@ -70,6 +71,8 @@ class QueryState:
     prices: dict = field(default_factory=dict)
     view: dict = field(default_factory=lambda: dict(VIEW_DEFAULTS))
     notices: list[Notice] = field(default_factory=list)
+    #: Scenario B's overrides on top of ``scenario`` (``b.`` keys, prefix stripped).
+    b: dict = field(default_factory=dict)
 
 
 def training_defaults() -> dict:
@@ -173,10 +176,13 @@ def parse_query(search: str) -> QueryState:
             st.notices.append(Notice("preset", describe_failure(exc).message))
 
     values: dict = {}
+    b_raw: dict = {}
     known = set(Scenario.keys())
     for key, raw in query.items():
         try:
-            if key in VIEW_PARAMS:
+            if key.startswith(compare.PREFIX):
+                b_raw[key[len(compare.PREFIX):]] = raw
+            elif key in VIEW_PARAMS:
                 st.view[key] = parse_value(VIEW_PARAMS[key], key, raw)
             elif key.startswith(PRICE_PREFIX):
                 hw = key[len(PRICE_PREFIX):]
@@ -196,6 +202,8 @@ def parse_query(search: str) -> QueryState:
             st.notices.append(Notice(_short(key), msg))
     st.scenario, notices = apply_values(base, values)
     st.notices.extend(notices)
+    st.b, b_notices = compare.b_overrides(st.scenario, b_raw)
+    st.notices.extend(Notice(k, m) for k, m in b_notices)
     return st
 
 
@@ -227,11 +235,12 @@ def format_value(v) -> str:
 
 
 def build_query(preset: str, scenario: Scenario, training: dict | None = None,
-                prices: dict | None = None, view: dict | None = None) -> str:
+                prices: dict | None = None, view: dict | None = None, b: dict | None = None) -> str:
     """The query string for a state: only what differs from the starting point.
 
     Returns ``""`` when nothing differs, else ``"?key=value&..."`` with
-    ``preset`` first, then scenario keys in declaration order.
+    ``preset`` first, then scenario keys in declaration order; ``b`` (scenario
+    B's overrides) follows as ``b.<key>``.
     """
     pairs: list[tuple[str, str]] = []
     if preset:
@@ -242,6 +251,9 @@ def build_query(preset: str, scenario: Scenario, training: dict | None = None,
     for key in TRAIN_KEYS:
         if training and key in training and training[key] != defaults[key]:
             pairs.append((TRAIN_PREFIX + key, format_value(training[key])))
+    for key in Scenario.keys():  # noqa: SIM118 (a classmethod, not a dict)
+        if b and key in b:
+            pairs.append((compare.PREFIX + key, format_value(b[key])))
     for hw, usd in sorted((prices or {}).items()):
         pairs.append((PRICE_PREFIX + hw, format_value(usd)))
     for key, default in VIEW_DEFAULTS.items():

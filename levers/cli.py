@@ -1,4 +1,5 @@
-"""Command line: ``python -m levers waterfall | training | throughput | hardware | validate``.
+"""Command line: ``python -m levers waterfall | compare | attribution | sensitivity | api |
+training | throughput | hardware | validate``.
 
 Bad input prints one line on stderr and exits with status 2; no traceback.
 """
@@ -13,7 +14,7 @@ import json
 import math
 import sys
 
-from . import presets, specs
+from . import api, attribution, compare, presets, sensitivity, specs
 from .errors import InputError
 from .explain import times
 from .scenario import Scenario
@@ -91,6 +92,7 @@ def cmd_waterfall(args) -> str:
     data["scenario"] = s.values()
     _check_finite(data)
     if args.format == "json":
+        data.update(decide_fields(s))
         return _json(data)
     flat = [{k: v for k, v in st.items() if k not in ("details", "classes")} for st in data["steps"]]
     if args.format == "csv":
@@ -117,7 +119,125 @@ def cmd_waterfall(args) -> str:
               if s.sizing == "slo" else "fleets priced at maximum throughput; latency only reported")
     return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n{sizing}\n\n"
             f"total: {w.total_multiplier:.1f}× cheaper, ${w.baseline_cost_per_day:,.0f} → "
-            f"${w.final_cost_per_day:,.0f}/day{tasks}\n\n{notes}")
+            f"${w.final_cost_per_day:,.0f}/day{tasks}\n\n{notes}\n\n{_api_table(api.comparison(s, curve=False))}")
+
+
+# ---- deciding: API versus self-hosting, two scenarios, attribution, sensitivity ----
+def decide_fields(s: Scenario) -> dict:
+    """What the waterfall JSON adds for deciding: ``api_comparison``, ``attribution``, ``interaction``."""
+    a = attribution.attribution(s)
+    return {"api_comparison": api.comparison(s, curve=False), "attribution": a["attribution"],
+            "interaction": a["interaction"]}
+
+
+def _scenario_from(args) -> Scenario:
+    overrides = dict(_key_value(t) for t in args.set or [])
+    return _load(args.preset, overrides)
+
+
+def _load(preset: str, overrides: dict) -> Scenario:
+    """The preset with ``overrides`` applied (text values, checked like every input)."""
+    base = Scenario.from_mapping(presets.overrides(presets.check(preset)))
+    return Scenario.from_mapping(overrides, base=base)
+
+
+def _usd(x) -> str:
+    return "-" if x is None else f"${x:,.2f}"
+
+
+def _api_table(c: dict) -> str:
+    if not c["rows"]:
+        return f"API versus self-hosting: {c['message']}"
+    sh = c["self_hosted"]
+    rows = [{"who": f"self-hosted ({sh['gpus']} × {sh['hardware']})", "in": _usd(sh["usd_per_1m_input"]),
+             "cached": _usd(sh["usd_per_1m_cached_input"]), "out": _usd(sh["usd_per_1m_output"]),
+             "blend": _usd(sh["blended_usd_per_1m"]), "day": f"${sh['usd_per_day']:,.0f}", "be": ""}]
+    for r in c["rows"]:
+        be = r["break_even_requests_per_day"]
+        star = "*" if c["routing_on"] and not r["small_model_priced"] else ""
+        rows.append({"who": r["provider_name"] + star,
+                     "in": _usd(r["usd_per_1m_input"]), "cached": _usd(r["usd_per_1m_cached_input"]),
+                     "out": _usd(r["usd_per_1m_output"]), "blend": _usd(r["blended_usd_per_1m"]),
+                     "day": f"${r['usd_per_day']:,.0f}",
+                     "be": "none in range" if be is None else f"{be:,.0f}"})
+    table = _table(rows, [("who", f"{c['model']} at {c['requests_per_day']:,.0f} requests/day"),
+                          ("in", "$/1M in"), ("cached", "$/1M cached"), ("out", "$/1M out"),
+                          ("blend", "3:1 blend"), ("day", "$/day"), ("be", "break-even req/day")])
+    notes = [f"3:1 blend: {c['blend']}; break-even: where self-hosting becomes no dearer than the API"]
+    if c["routing_on"] and any(not r["small_model_priced"] for r in c["rows"]):
+        notes.append("* no price on file for the small model at this provider: every request priced on "
+                     f"{c['model']}")
+    if c.get("note"):
+        notes.append(c["note"])
+    notes += [f"{r['provider_name']}: {r['source']} (as of {r['as_of']})" for r in c["rows"]]
+    return "API versus self-hosting\n" + table + "\n" + "\n".join(notes)
+
+
+def cmd_api(args) -> str:
+    """API bills next to the self-hosted bill, and the break-even volumes."""
+    s = _scenario_from(args)
+    c = api.comparison(s, curve=args.format == "json")
+    if args.format == "json":
+        return json.dumps(c, indent=2)
+    if args.format == "csv":
+        return _csv(c["rows"]) if c["rows"] else c["message"]
+    return _api_table(c)
+
+
+def cmd_compare(args) -> str:
+    """Scenario A (the preset and plain keys) against B (``b.`` keys on top of A)."""
+    a_vals, b_vals = compare.split(dict(_key_value(t) for t in args.set or []))
+    a = _load(args.preset, a_vals)
+    b = compare.scenario_b(a, b_vals)
+    c = compare.compare(a, b)
+    if args.format == "json":
+        return json.dumps(c, indent=2)
+    rows = []
+    for key, (label, unit) in c["labels"].items():
+        ra, rb, ratio = c["a"][key], c["b"][key], c["ratio"][key]
+        rows.append({"what": f"{label} [{unit}]", "a": f"{ra:,.4g}", "b": f"{rb:,.4g}",
+                     "d": f"{c['difference'][key]:+,.4g}", "r": "-" if ratio is None else f"{ratio:.3g}×"})
+    if args.format == "csv":
+        return _csv(rows)
+    changes = ", ".join(f"{k}={v}" for k, v in c["b_changes"].items()) or "nothing"
+    return (f"A: {args.preset}" + (f" with {', '.join(f'{k}={v}' for k, v in a_vals.items())}" if a_vals else "")
+            + f"\nB: A with {changes}\n\n"
+            + _table(rows, [("what", "figure"), ("a", "A"), ("b", "B"), ("d", "B - A"), ("r", "B / A")]))
+
+
+def cmd_attribution(args) -> str:
+    """Each lever's Shapley share of ln(baseline / final) next to its sequential bar."""
+    s = _scenario_from(args)
+    a = attribution.attribution(s)
+    if args.format == "json":
+        return json.dumps(a, indent=2)
+    rows = [{"lever": lv, "seq": f"{a['sequential'][lv]:.3f}", "phi": f"{a['attribution'][lv]:.3f}",
+             "x": times(a["factor"][lv]), "int": f"{a['interaction'][lv]:+.3f}"} for lv in a["order"]]
+    if args.format == "csv":
+        return _csv(rows)
+    return (_table(rows, [("lever", "lever (in pull order)"), ("seq", "sequential ln"), ("phi", "Shapley ln"),
+                          ("x", "Shapley factor"), ("int", "interaction")])
+            + f"\ntotal ln(baseline / final) = {a['total']:.3f} (= the sum of either column); "
+              f"{a['runs']} waterfalls")
+
+
+def cmd_sensitivity(args) -> str:
+    """The tornado: the range of $/1M output tokens each input spans over its stated range."""
+    s = _scenario_from(args)
+    t = sensitivity.sensitivity(s)
+    if args.format == "json":
+        return json.dumps(t, indent=2)
+
+    def num(x):
+        return "refused" if x is None else f"${x:.4f}"
+
+    rows = [{"label": r["label"], "range": r["range"], "low": num(r["low"]), "high": num(r["high"]),
+             "swing": f"${r['swing']:.4f}"} for r in t["rows"]]
+    if args.format == "csv":
+        return _csv(rows)
+    return (f"{t['label']}: ${t['base']:.4f} now\n"
+            + _table(rows, [("label", "input"), ("range", "moved"), ("low", "at low end"),
+                            ("high", "at high end"), ("swing", "swing")]))
 
 
 def cmd_training(args) -> str:
@@ -221,6 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override an input; see 'python -m levers keys'")
     w.add_argument("--format", choices=FORMATS, default="table")
 
+    for name, text in (("compare", "scenario A against B (b.KEY=VALUE sets B's inputs on top of A)"),
+                       ("attribution", "each lever's order-free (Shapley) share of the saving"),
+                       ("sensitivity", "which input moves $/1M output tokens most (a tornado)"),
+                       ("api", "hosted API bills against self-hosting, with break-even volumes")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("--preset", default="chatbot",
+                       help="one of: " + ", ".join(presets.names()) + " (default chatbot)")
+        c.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override an input" + ("; b.KEY=VALUE for scenario B" if name == "compare" else ""))
+        c.add_argument("--format", choices=FORMATS, default="table")
+
     t = sub.add_parser("training", help="training time, cost and energy per accelerator")
     for key in ("params", "tokens", "mfu", "gpus"):
         p = TrainingInputs.param[key]
@@ -272,7 +403,8 @@ def cmd_validate(args) -> str:
     return json.dumps(validate.report(), indent=2) if args.format == "json" else validate.text()
 
 
-COMMANDS = {"waterfall": cmd_waterfall, "training": cmd_training, "throughput": cmd_throughput,
+COMMANDS = {"waterfall": cmd_waterfall, "compare": cmd_compare, "attribution": cmd_attribution,
+            "sensitivity": cmd_sensitivity, "api": cmd_api, "training": cmd_training, "throughput": cmd_throughput,
             "hardware": cmd_hardware, "keys": cmd_keys, "presets": cmd_presets, "validate": cmd_validate}
 
 

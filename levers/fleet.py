@@ -213,7 +213,8 @@ def targets_of(s) -> Targets:
 
 
 def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, lam: float,
-               share: float, tg: Targets, *, spec=None, ttft_extra: float = 0.0,
+               share: float, tg: Targets, memo: dict | None = None, *, spec=None,
+               ttft_extra: float = 0.0,
                disagg_network_GBps: float = disaggregation.MOONCAKE_GBPS_PER_GPU) -> Fleet:
     """The fleet of one model with the fewest GPUs.
 
@@ -222,7 +223,9 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
     size ``tp`` is skipped once ``tp x min_replicas`` already reaches the best
     fleet found, since it cannot beat it. When no shape holds the SLO, the
     fleet is sized to the nearest targets some shape reaches (both scaled by
-    the same factor) and says why.
+    the same factor) and says why. ``memo`` shares built shapes between the
+    steps of one waterfall (a shape depends on the model, accelerator, size,
+    formats, workload and engine only).
 
     Raises
     ------
@@ -237,8 +240,15 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
 
     def shape(tp: int) -> Shape:
         if tp not in built:
-            built[tp] = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
-                              ttft_extra=ttft_extra)
+            key = (model.id, model.params_total_B, hw.id, tp, cfg.weights, cfg.kv_cache, work, eng, spec,
+                   ttft_extra)
+            sh = memo.get(key) if memo is not None else None
+            if sh is None:
+                sh = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
+                           ttft_extra=ttft_extra)
+                if memo is not None:
+                    memo[key] = sh
+            built[tp] = sh
         return built[tp]
 
     def search(t: Targets):
@@ -446,7 +456,7 @@ def spec_for(role: str, model, cfg: Config, s) -> speculative.Setting | None:
                                BYTES_PER_PARAM[cfg.weights], BYTES_PER_KV[cfg.kv_cache])
 
 
-def evaluate(cfg: Config, s) -> Outcome:
+def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
     """Size and price the fleet for configuration ``cfg`` of scenario ``s``.
 
     Derivation
@@ -458,6 +468,9 @@ def evaluate(cfg: Config, s) -> Outcome:
     queueing included (:func:`queue`); at least ``min_replicas`` replicas
     either way. Apart, the fleets add up. Consolidated, both models share one
     pool when it fits in memory and needs fewer GPUs (:func:`pooled_fleets`).
+
+    ``memo`` (a dict kept for one waterfall) lets steps reuse each other's
+    replica shapes.
 
     Routing shares: with a *split*, the small model gets ``route_share`` of
     requests and the big one the rest. With a *cascade*, the small model sees
@@ -488,7 +501,7 @@ def evaluate(cfg: Config, s) -> Outcome:
         model_of[role] = model
         opts[role] = dict(spec=spec_for(role, model, cfg, s),
                           ttft_extra=offload.load_s if offload is not None else 0.0)
-        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg, **opts[role],
+        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg, memo, **opts[role],
                                  disagg_network_GBps=s.disagg_network_GBps))
     fleets = tuple(fleets)
     separate = sum(f.gpus for f in fleets)

@@ -40,6 +40,9 @@ Choice = _with_unit(param.Selector, "Choice", "One of a fixed set of named optio
 Flag = _with_unit(param.Boolean, "Flag", "An on/off input.")
 Choices = _with_unit(param.ListSelector, "Choices",
                      "Any subset of a fixed set of named options (comma-separated as text).")
+Ordering = _with_unit(param.ListSelector, "Ordering",
+                      "All of a fixed set of named options, in an order (comma-separated as text; "
+                      "options left out follow in their declared order).")
 
 
 def _fmt_num(x: float) -> str:
@@ -65,6 +68,8 @@ def allowed(p: param.Parameter) -> str:
     unit = f" [{p.unit}]" if getattr(p, "unit", "") else ""
     if isinstance(p, Ref):
         return "one of: " + ", ".join(p.catalog())
+    if isinstance(p, Ordering):
+        return "a comma-separated order of: " + ", ".join(map(str, p.objects))
     if isinstance(p, param.ListSelector):
         return "a comma-separated subset of: " + ", ".join(map(str, p.objects))
     if isinstance(p, param.Selector):
@@ -148,6 +153,10 @@ def parse_value(p: param.Parameter, name: str, value):
         items = [str(i).strip() for i in items if str(i).strip()]
         if any(i not in p.objects for i in items):
             raise bad
+        if isinstance(p, Ordering):
+            if len(set(items)) != len(items):
+                raise bad
+            return items + [o for o in p.objects if o not in items]  # the rest in declared order
         return [o for o in p.objects if o in items]  # canonical order, no repeats
     if isinstance(p, param.Selector):
         v = value.strip() if isinstance(value, str) else value

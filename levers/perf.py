@@ -311,12 +311,18 @@ class Shape:
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
         # t_comm(tokens) = comm0 + comm1 x tokens (see t_comm)
-        self.comm0 = t_comm(model, hw, tp, 0.0, latency)
-        self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0
+        if tp > 1:  # t_comm written out: 2 x layers x (latency + tokens x per-token time)
+            two_l = 2 * model.layers
+            self.comm0 = two_l * latency
+            self.comm1 = two_l * (model.hidden_size * 2.0 * 2 * (tp - 1) / tp
+                                  / (hw.scale_up_GBps * 1e9 / 2))
+            pre_comm0 = two_l * ALLREDUCE_LATENCY_S
+        else:
+            self.comm0 = self.comm1 = pre_comm0 = 0.0
         # Prefill chunks share forward passes with other requests' chunks and
         # decode steps, so a request is not charged a whole pass's fitted
         # collective latency; that latency applies to decode steps.
-        self.t_pre = pre_flops / self.eff_peak + t_comm(model, hw, tp, 0.0) + self.comm1 * new
+        self.t_pre = pre_flops / self.eff_peak + pre_comm0 + self.comm1 * new
         self._slo: dict = {}
 
     @property
@@ -559,10 +565,26 @@ def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float, latency_s: flo
     bidirectional figure): ``2 x layers x (latency + tokens x hidden x 2 B x
     2 (tp - 1) / tp / (scale_up / 2))``. Zero for ``tp = 1``. ``latency_s`` is
     the fixed cost of one all-reduce (fitted per family with the efficiency).
+
+    A group larger than the accelerator's scale-up domain of ``d`` chips
+    (``scale_up_domain_GPUs``, e.g. an 8-GPU NVLink node) spans ``n = tp / d``
+    domains and all-reduces hierarchically: a reduce-scatter and all-gather
+    inside each domain, ``2 (d - 1) / d`` of the data over the scale-up link,
+    and between domains an all-reduce of each chip's ``1 / d`` share, ``2 (n -
+    1) / n / d`` of the data over one direction of its scale-out network
+    (``scale_out_GBps``), with a second latency for that phase. Without those
+    figures in the spec the group is taken to sit in one scale-up domain.
     """
     if tp <= 1:
         return 0.0
-    per_reduce = tokens * model.hidden_size * 2.0 * 2 * (tp - 1) / tp / (hw.scale_up_GBps * 1e9 / 2)
+    data = tokens * model.hidden_size * 2.0  # [B], BF16 activations
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    if d and out and tp > d:
+        n = tp / d
+        intra = data * 2 * (d - 1) / d / (hw.scale_up_GBps * 1e9 / 2)
+        inter = data / d * 2 * (n - 1) / n / (out * 1e9 / 2)
+        return 2 * model.layers * (2 * latency_s + intra + inter)
+    per_reduce = data * 2 * (tp - 1) / tp / (hw.scale_up_GBps * 1e9 / 2)
     return 2 * model.layers * (latency_s + per_reduce)
 
 

@@ -16,7 +16,7 @@ import param
 
 from . import models, specs, tasks
 from .errors import InputError
-from .params import Choice, Choices, Count, Flag, Quantity, Ref, parse_value
+from .params import Choice, Choices, Count, Flag, Ordering, Quantity, Ref, parse_value
 from .registry import REGISTRY
 
 #: The levers, in the order they are pulled (from :mod:`levers.registry`).
@@ -53,6 +53,10 @@ class Scenario(param.Parameterized):
     off = Choices(
         [], objects=list(LEVERS),
         doc="levers switched off (multiplier 1), e.g. routing,hardware",
+    )
+    order = Ordering(
+        list(LEVERS), objects=list(LEVERS),
+        doc="the order the levers are pulled in, e.g. hardware,prefix_caching (the rest follow)",
     )
 
     # ---- workload -------------------------------------------------------

@@ -84,6 +84,8 @@ _TABLES: dict[str, dict[str, Field]] = {
     },
     "interconnect": {
         "scale_up_GBps": Field("number", lo=1, hi=100_000, unit="GB/s"),
+        "scale_up_domain_GPUs": Field("int", required=False, lo=1, hi=100_000, unit="GPUs"),
+        "scale_out_GBps": Field("number", required=False, lo=1, hi=100_000, unit="GB/s"),
         **_PROVENANCE,
     },
     "price": {
@@ -148,6 +150,11 @@ class Accelerator:
         our documented estimate.
     scale_up_GBps
         Per-chip scale-up link bandwidth, bidirectional aggregate [GB/s].
+    scale_up_domain_GPUs, scale_out_GBps
+        Chips one scale-up link joins (an 8-GPU NVLink node, a 72-GPU rack),
+        and each chip's share of the scale-out network beyond it,
+        bidirectional [GB/s]; ``None`` when the file gives none (the
+        tensor-parallel group is then taken to sit in one scale-up domain).
     usd_per_hour
         Default on-demand price [USD per chip-hour].
     price_is_estimate
@@ -173,6 +180,8 @@ class Accelerator:
     scale_up_GBps: float
     usd_per_hour: float
     price_is_estimate: bool = False
+    scale_up_domain_GPUs: int | None = None
+    scale_out_GBps: float | None = None
     sources: dict[str, Source] = field(default_factory=dict, compare=False, hash=False)
 
     def peak_TFLOPS(self, fmt: str) -> float | None:
@@ -265,6 +274,8 @@ def _validate(data: dict[str, Any], filename: str) -> Accelerator:
         tdp_W=p["tdp_W"],
         tdp_is_estimate=p.get("estimate", False),
         scale_up_GBps=tables["interconnect"]["scale_up_GBps"],
+        scale_up_domain_GPUs=tables["interconnect"].get("scale_up_domain_GPUs"),
+        scale_out_GBps=tables["interconnect"].get("scale_out_GBps"),
         usd_per_hour=tables["price"]["usd_per_hour"],
         price_is_estimate=tables["price"].get("estimate", False),
         sources={name: Source(source=t["source"], as_of=t["as_of"]) for name, t in tables.items()},

@@ -30,7 +30,7 @@ class ThroughputInputs(param.Parameterized):
     input = Count(1000, bounds=(1, 1_000_000), unit="tokens", doc="prompt length")
     output = Count(1000, bounds=(1, 1_000_000), unit="tokens", doc="reply length")
     concurrency = Count(0, bounds=(0, 100_000), unit="sequences",
-                        doc="sequences in flight; 0 = offline, as many as memory allows")
+                        doc="sequences in flight; 0 = as many as memory and --max-batch allow")
     cached = Count(0, bounds=(0, 1_000_000), unit="tokens",
                    doc="of the prompt, tokens served from the prefix cache (at most --input)")
     batching = Choice("continuous", objects=["static", "continuous"], doc="batching mode")

@@ -43,11 +43,15 @@ _FILE_KEYS = {"source", "url", "as_of", "serving_stack", "scenario", "metric", "
               "split", "points"}
 _POINT_KEYS = {"id", "round", "benchmark", "model", "hardware", "gpus", "weights", "kv_cache", "input_tokens",
                "input_tokens_bounds", "output_tokens", "value", "split", "serving_stack", "url", "note",
-               "concurrency"}
+               "concurrency", "scenario", "tpot_ms", "ttft_ms"}
 #: How each scenario runs: ``offline`` queues every request at once and lets
 #: memory set the batch (continuous batching); ``fixed_batch`` prefills a batch
-#: of ``concurrency`` equal requests, then decodes them together.
-SCENARIOS = ("offline", "fixed_batch")
+#: of ``concurrency`` equal requests, then decodes them together; ``slo`` runs
+#: the largest batch whose TPOT and TTFT (before queueing) meet ``tpot_ms`` and
+#: ``ttft_ms``, as the waterfall sizes a replica (MLPerf's Server and
+#: Interactive scenarios bound the 99th percentiles; the engine's figures are
+#: means, so the modeled batch is somewhat larger than the measured one).
+SCENARIOS = ("offline", "fixed_batch", "slo")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class Measurement:
         Benchmark round and name, for same-round pairs (empty otherwise).
     concurrency
         Sequences run together in a ``fixed_batch`` scenario (0 otherwise).
+    tpot_ms, ttft_ms
+        Latency targets of an ``slo`` scenario [ms] (0 otherwise).
     """
 
     id: str
@@ -99,6 +105,8 @@ class Measurement:
     round: str = ""
     benchmark: str = ""
     concurrency: int = 0
+    tpot_ms: float = 0.0
+    ttft_ms: float = 0.0
 
     @property
     def per_gpu(self) -> float:
@@ -173,22 +181,32 @@ def parse(text: str, filename: str) -> list[Measurement]:
             if not ok:
                 raise SpecError(f"{filename}: {where}", "needs input_tokens, or input_tokens_bounds = [low, high]")
             bounds = tuple(bounds)
+        scenario = get.get("scenario", data["scenario"])
+        if scenario not in SCENARIOS:
+            raise SpecError(f"{filename}: {where}.scenario", f"must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
         conc = get.get("concurrency", 0)
-        if data["scenario"] == "fixed_batch":
+        if scenario == "fixed_batch":
             _need(filename, f"{where}.concurrency", conc, int)
         elif conc:
             raise SpecError(f"{filename}: {where}.concurrency", "only a fixed_batch scenario has a concurrency")
+        slo = (get.get("tpot_ms", 0), get.get("ttft_ms", 0))
+        if scenario == "slo":
+            _need(filename, f"{where}.tpot_ms", slo[0], int | float)
+            _need(filename, f"{where}.ttft_ms", slo[1], int | float)
+        elif any(slo):
+            raise SpecError(f"{filename}: {where}.tpot_ms", "only an slo scenario has latency targets")
         out.append(Measurement(
             id=get.get("id", f"{stem}:{i}"),
             source=data["source"], url=_need(filename, f"{where}.url", get.get("url"), str), as_of=data["as_of"],
             conditions=data["conditions"], note=get.get("note", ""),
             serving_stack=_need(filename, f"{where}.serving_stack", get.get("serving_stack"), str),
-            scenario=data["scenario"], metric=data["metric"], model=model, hardware=hw,
+            scenario=scenario, metric=data["metric"], model=model, hardware=hw,
             gpus=_need(filename, f"{where}.gpus", get.get("gpus"), int), weights=weights, kv_cache=kv,
             input_tokens=isl, input_bounds=bounds,
             output_tokens=float(_need(filename, f"{where}.output_tokens", get.get("output_tokens"), int | float)),
             value=float(_need(filename, f"{where}.value", get.get("value"), int | float)),
             split=split, round=get.get("round", ""), benchmark=get.get("benchmark", ""), concurrency=conc,
+            tpot_ms=float(slo[0]), ttft_ms=float(slo[1]),
         ))
     return out
 
@@ -208,13 +226,18 @@ def load() -> tuple[Measurement, ...]:
 
 # --- the model -------------------------------------------------------------
 def replica(model, hw, tp: int, weights: str, kv_cache: str, work: perf.Workload, *,
-            concurrency: int = 0, batching: str = "continuous",
+            concurrency: int = 0, batching: str = "continuous", slo: tuple[float, float] | None = None,
             fit: efficiency.FamilyFit | None = None) -> perf.ReplicaPerf | None:
     """One replica with the fitted efficiency of ``hw``'s family (or ``fit``), as the engine runs it
-    with ``mfu = mbu = 0``; memory alone caps the batch (no ``max_batch``), as in max-throughput runs."""
+    with ``mfu = mbu = 0``; memory alone caps the batch (no ``max_batch``), as in max-throughput runs.
+    With ``slo = (tpot_s, ttft_s)`` the batch is the largest meeting both (None when none does)."""
     engine = perf.Engine(batching=batching, mfu=0.0, mbu=0.0, memory_utilization=MEMORY_UTILIZATION,
                          max_batch=0, longest_over_mean=1.0, efficiency=fit)
-    return perf.replica(model, hw, tp, weights, kv_cache, work, engine, concurrency)
+    if slo is None:
+        return perf.replica(model, hw, tp, weights, kv_cache, work, engine, concurrency)
+    sh = perf.Shape(model, hw, tp, weights, kv_cache, work, engine)
+    batch = sh.slo_batch(slo[0], slo[1]) if sh.fits else 0
+    return sh.at(batch, "slo") if batch else None
 
 
 def modeled(m: Measurement, input_tokens: int | None = None, fit: efficiency.FamilyFit | None = None) -> float:
@@ -232,9 +255,10 @@ def modeled(m: Measurement, input_tokens: int | None = None, fit: efficiency.Fam
     sizes = [m.gpus] if m.input_tokens else [tp for tp in (1, 2, 4, 8) if tp <= m.gpus and m.gpus % tp == 0]
     best = 0.0
     batching = "static" if m.scenario == "fixed_batch" else "continuous"
+    slo = (m.tpot_ms / 1e3, m.ttft_ms / 1e3) if m.scenario == "slo" else None
     for tp in sizes:
         r = replica(model, hw, tp, m.weights, m.kv_cache, work, concurrency=m.concurrency, batching=batching,
-                    fit=fit)
+                    slo=slo, fit=fit)
         if r is not None:
             best = max(best, r.output_tokens_per_s / tp)
     return best * m.gpus
@@ -274,16 +298,18 @@ def pairs(points=None) -> list[dict]:
     out = []
     for i, a in enumerate(pts):
         for b in pts[i + 1:]:
-            if (a.round, a.benchmark) != (b.round, b.benchmark) or a.hardware == b.hardware:
+            if (a.round, a.benchmark, a.scenario) != (b.round, b.benchmark, b.scenario) or a.hardware == b.hardware:
                 continue
             hi, lo = (a, b) if a.per_gpu >= b.per_gpu else (b, a)
             measured = hi.per_gpu / lo.per_gpu
             if measured < PAIR_MIN_RATIO:
                 continue
             lo_isl, hi_isl = hi.input_bounds[0], hi.input_bounds[1]
-            mod = [(modeled(hi, isl) / hi.gpus) / (modeled(lo, isl) / lo.gpus) for isl in (lo_isl, hi_isl)]
+            # A result the model cannot serve within its targets counts as 0 tokens/s.
+            mod = [(modeled(hi, isl) / hi.gpus) / max(modeled(lo, isl) / lo.gpus, 1e-9) for isl in (lo_isl, hi_isl)]
             out.append({
-                "round": hi.round, "benchmark": hi.benchmark, "faster": hi.hardware, "slower": lo.hardware,
+                "round": hi.round, "benchmark": hi.benchmark, "scenario": hi.scenario,
+                "faster": hi.hardware, "slower": lo.hardware,
                 "measured_ratio": measured, "modeled_ratio_low_isl": mod[0], "modeled_ratio_high_isl": mod[1],
                 "in_order": min(mod) > 1.0,
             })
@@ -355,11 +381,12 @@ def text(rep: dict | None = None) -> str:
                      f"{pre:>12} {f['allreduce_us']:>6.1f} {'x' + format(math.exp(f['fit_log_rms']), '.3f'):>8} "
                      f"{'x' + format(math.exp(f['fit_log_max']), '.3f'):>8} {med:>15}")
     lines.append("")
-    lines.append(f"{'round':5} {'benchmark':14} {'faster':>7} {'slower':>7} {'measured':>9} "
+    lines.append(f"{'round':5} {'benchmark':25} {'scenario':8} {'faster':>7} {'slower':>7} {'measured':>9} "
                  f"{'modeled (low..high input)':>26} order")
     for p in rep["pairs"]:
         mod = f"{p['modeled_ratio_low_isl']:.2f}..{p['modeled_ratio_high_isl']:.2f}"
-        lines.append(f"{p['round']:5} {p['benchmark']:14} {p['faster']:>7} {p['slower']:>7} "
+        scen = "offline" if p["scenario"] == "offline" else "slo"
+        lines.append(f"{p['round']:5} {p['benchmark']:25} {scen:8} {p['faster']:>7} {p['slower']:>7} "
                      f"{p['measured_ratio']:>9.2f} {mod:>26} {'ok' if p['in_order'] else 'WRONG'}")
     lines.append("")
     t = rep["targets"]

@@ -13,7 +13,7 @@ from functools import cached_property
 from . import hardware
 from .explain import gpus, money, times
 from .fleet import Config, Outcome, evaluate
-from .registry import REGISTRY
+from .registry import BY_ID, REGISTRY
 from .scenario import LEVER_TITLES, Scenario, check_consistency
 
 
@@ -236,7 +236,7 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
     )
 
 
-def waterfall(s: Scenario) -> Waterfall:
+def waterfall(s: Scenario, *, outcomes: dict | None = None) -> Waterfall:
     """Compute the waterfall for scenario ``s``.
 
     Modeled mode: each step's cost is :func:`levers.fleet.evaluate` of the
@@ -247,16 +247,21 @@ def waterfall(s: Scenario) -> Waterfall:
     are the modeled ones rescaled to the illustrative cost.
 
     A lever in ``off`` leaves the configuration as it was: multiplier 1.
+
+    ``outcomes`` is an optional cache of evaluated configurations, shared by
+    callers that run several waterfalls of one scenario differing only in
+    ``off`` and ``order`` (which do not change how a configuration is sized).
     """
     s = s.snapshot()  # plain attributes: param's descriptors are slow in the hot loop
     check_consistency(s)
     illustrative = s.mode == "illustrative"
     cfg = baseline_config(s)
-    cache: dict[Config, Outcome] = {}
+    cache: dict[Config, Outcome] = {} if outcomes is None else outcomes
+    shapes: dict = {}  # replica shapes shared by the steps
 
     def outcome(c: Config) -> Outcome:
         if c not in cache:
-            cache[c] = evaluate(c, s)
+            cache[c] = evaluate(c, s, shapes)
         return cache[c]
 
     prev = outcome(cfg)
@@ -271,8 +276,8 @@ def waterfall(s: Scenario) -> Waterfall:
     if not prev.slo_met:
         base_text += f"; misses the SLO: {prev.slo_reason}"
     steps = [_step("baseline", True, 1.0, cost, prev, s, base_text)]
-    for mod in REGISTRY:
-        lever = mod.ID
+    for lever in [*s.order, *(m.ID for m in REGISTRY if m.ID not in s.order)]:  # the scenario's order
+        mod = BY_ID[lever]
         on = lever not in s.off
         if on:
             cfg = mod.apply(cfg, s)

@@ -122,3 +122,72 @@ def wait_for_app(page, timeout: float = 30.0) -> dict:
     page.wait_for_function(f"({JS_WATERFALL})() !== null", timeout=timeout * 1000)
     page.locator(".bk-Canvas").first.wait_for(state="attached", timeout=timeout * 1000)
     return waterfall(page)
+
+
+#: Layout facts of the open page, shadow roots included: page overflow, the
+#: waterfall's top, visible text smaller than 12 px, and the canvas text sizes
+#: of every Bokeh figure (text drawn on a canvas has no DOM node to measure).
+JS_LAYOUT = """() => {
+  const small = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+      if (['STYLE', 'SCRIPT', 'OPTION', 'TITLE'].includes(el.tagName)) continue;
+      const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim() !== '');
+      if (!own) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) continue;
+      const cs = getComputedStyle(el);
+      if (cs.visibility === 'hidden' || cs.display === 'none' || Number(cs.opacity) === 0) continue;
+      const px = parseFloat(cs.fontSize);
+      if (px < 12) small.push({text: el.textContent.trim().slice(0, 40), px, cls: String(el.className).slice(0, 60)});
+    }
+  };
+  walk(document);
+  const canvasText = [];
+  for (const d of (window.Bokeh ? Bokeh.documents : [])) {
+    for (const m of d.all_models) {
+      for (const k of ['text_font_size', 'major_label_text_font_size', 'axis_label_text_font_size']) {
+        const v = m[k];
+        const s = v && typeof v === 'object' ? v.value : v;
+        if (typeof s === 'string' && s.endsWith('px')) canvasText.push({model: m.type, prop: k, px: parseFloat(s)});
+      }
+    }
+  }
+  let chartTop = null;
+  const findFig = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('cl-waterfall')) return el;
+      if (el.shadowRoot) { const f = findFig(el.shadowRoot); if (f) return f; }
+    }
+    return null;
+  };
+  const fig = findFig(document);
+  if (fig) chartTop = fig.getBoundingClientRect().top + window.scrollY;
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+    innerHeight: window.innerHeight,
+    chartTop, small, canvasText,
+  };
+}"""
+
+
+def layout(page) -> dict:
+    """:data:`JS_LAYOUT` for ``page``."""
+    return page.evaluate(JS_LAYOUT)
+
+
+def edge_colours(png_path: str) -> tuple[tuple, tuple]:
+    """The page background at the top-left and bottom-left corners of a full-page screenshot."""
+    from PIL import Image
+
+    with Image.open(png_path) as im:
+        rgb = im.convert("RGB")
+        return rgb.getpixel((1, 1)), rgb.getpixel((1, rgb.height - 2))
+
+
+def wait_for_idle(page, timeout: float = 60.0) -> None:
+    """Wait until BokehJS has rendered the document and processed its first messages."""
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle",
+                           timeout=timeout * 1000)

@@ -395,7 +395,7 @@ def test_training_table_keeps_the_engine_fields():
     records = [{f: data[f][i] for f in fields} for i in range(len(rows))]
     assert records == [asdict(r) for r in rows]
     shown = [col.field for col in c.table.object.columns]
-    assert shown[:3] == ["name", "days", "cost_usd"]  # the decision columns first
+    assert shown[:4] == ["name", "cost_usd", "days", "usd_per_gpu_hour"]  # the decision columns first
 
 
 def test_editing_a_price_recomputes_that_row_via_the_engine():

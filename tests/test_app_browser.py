@@ -11,81 +11,14 @@ import re
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
-from browser_util import (
-    ARTIFACTS,
-    chromium_available,
-    launch_browser,
-    serve_app,
-    wait_for_app,
-    waterfall,
-)
+from browser_util import edge_colours, layout, wait_for_idle, waterfall
+from conftest import Page
 
 import levers
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium and playwright"),
-]
+pytestmark = pytest.mark.browser
 
 XSS = '<img src=x onerror="window.__xss=1;alert(1)">'
-
-
-@pytest.fixture(scope="module")
-def server():
-    with serve_app() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_browser() as b:
-        yield b
-
-
-class Page:
-    """A page with its console messages, failed requests and dialogs recorded."""
-
-    def __init__(self, browser, width=1280, height=900, color_scheme="light"):
-        self.ctx = browser.new_context(viewport={"width": width, "height": height},
-                                       color_scheme=color_scheme)
-        self.page = self.ctx.new_page()
-        self.console: list[tuple[str, str]] = []
-        self.failed: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
-        self.page.on("pageerror", lambda e: self.console.append(("error", str(e))))
-        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
-        self.page.on("response", lambda r: self.failed.append(r.url) if r.status >= 400 else None)
-
-        def dialog(d):
-            self.dialogs.append(d.message)
-            d.dismiss()
-
-        self.page.on("dialog", dialog)
-
-    def open(self, url: str) -> dict:
-        self.page.goto(url)
-        return wait_for_app(self.page)
-
-    def errors(self) -> list[str]:
-        return [text for kind, text in self.console if kind == "error"]
-
-    def real_failures(self) -> list[str]:
-        return [u for u in self.failed if "favicon" not in u]
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def close(self):
-        self.ctx.close()
-
-
-@pytest.fixture
-def page(browser):
-    p = Page(browser)
-    yield p
-    p.close()
 
 
 def costs(s) -> list[float]:
@@ -314,3 +247,27 @@ def _js() -> str:
     from browser_util import JS_WATERFALL
 
     return JS_WATERFALL
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize("query", ["", "?preset=chatbot&tab=hardware", "?tab=formulas"])
+def test_layout_invariants(make_page, server, width, scheme, query):
+    """At phone and desktop width, light and dark, on every tab: no sideways page scroll,
+    the chart in the first screen, no text under 12 px, one background colour top to bottom."""
+    p = make_page(width=width, height=740 if width == 360 else 900, color_scheme=scheme)
+    p.page.goto(server + "/main" + query)
+    wait_for_idle(p.page)
+    p.page.wait_for_timeout(700)
+    facts = layout(p.page)
+    tag = f"{width}-{scheme}-{query.strip('?').replace('&', '-').replace('=', '_') or 'serving'}"
+    path = p.shot(f"layout-{tag}")
+    assert facts["scrollWidth"] <= facts["clientWidth"], facts
+    assert facts["small"] == [], facts["small"][:10]
+    assert [c for c in facts["canvasText"] if c["px"] < 12] == []
+    if not query:
+        assert facts["chartTop"] is not None
+        assert facts["chartTop"] < facts["innerHeight"] - 120, facts["chartTop"]
+    top, bottom = edge_colours(path)
+    assert top == bottom, (top, bottom)
+    assert p.errors() == []

@@ -360,22 +360,32 @@ def test_site_left_aside_by_a_crashed_swap_is_restored(tmp_path):
     assert running.is_dir()
 
 
-def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_path):
-    project = tmp_path / "project"
-    (project / "levers").mkdir(parents=True)
+@pytest.mark.parametrize("which", ["hardware", "model", "efficiency fit"])
+def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_path, which):
     import shutil
 
-    shutil.copytree(REPO_ROOT / "hardware_specs", project / "hardware_specs")
-    shutil.copytree(REPO_ROOT / "levers" / "model_specs", project / "levers" / "model_specs")
-    h100 = project / "hardware_specs" / "h100.toml"
-    h100.write_text(h100.read_text().replace("hbm_GB = 80", "hbm_GB = 1e308"))
+    project = tmp_path / "project"
+    for folder in ("hardware_specs", "levers"):  # the data and the validator that checks it
+        shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    if which == "hardware":
+        bad = project / "hardware_specs" / "h100.toml"
+        bad.write_text(bad.read_text().replace("hbm_GB = 80", "hbm_GB = 1e308"))
+        field = "memory.hbm_GB"
+    elif which == "model":
+        bad = project / "levers" / "model_specs" / "mixtral-8x7b.toml"
+        bad.write_bytes(bad.read_bytes().replace(b"Mixtral 8x7B", "Mixtral \xe9".encode("latin-1")))
+        field = "not valid UTF-8"
+    else:
+        bad = project / "levers" / "measurements" / "efficiency_fit.toml"
+        bad.write_text(bad.read_text() + "\n[family.\n")
+        field = "not valid TOML"
     cmd = [sys.executable, str(REPO_ROOT / "build.py"), str(APP), "--out", str(tmp_path / "dist"),
            "--project", str(project)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     assert proc.returncode == 1
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1, proc.stdout + proc.stderr
-    assert lines[0].startswith(f"build.py: error: invalid data file {h100}: memory.hbm_GB: ")
+    assert lines[0].startswith(f"build.py: error: invalid data file {bad}: {field}"), lines[0]
     assert "Panel" not in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
 

@@ -75,6 +75,27 @@ def test_throughput_concurrency_caps_the_batch(capsys):
     assert data["batch"] == 8 and data["batch_limit"] == "concurrency"
 
 
+def test_throughput_max_batch_and_slo_flags(capsys):
+    def run(*flags):
+        assert main(["throughput", "--model", "llama-3.1-70b", "--hardware", "h100", "--gpus", "2",
+                     "--weights", "fp8", "--kv-cache", "fp8", *flags, "--format", "json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    capped = run("--max-batch", "64")
+    assert capped["batch"] == 64 and capped["batch_limit"] == "max_batch"
+    assert capped["slo_met"] is None
+    held = run("--slo", "on", "--tpot-slo-ms", "30")
+    assert held["slo_met"] is True and held["tpot_ms"] <= 30
+    assert held["batch_limit"] in ("tpot", "ttft") and held["batch"] < run()["batch"]
+    assert run("--slo", "on", "--tpot-slo-ms", "1")["slo_met"] is False
+
+
+def test_waterfall_table_shows_p90_and_the_slo(capsys):
+    assert main(["waterfall", "--preset", "chatbot"]) == 0
+    out = capsys.readouterr().out
+    assert "p90 ms" in out and "missed" in out and "escalated requests" in out
+
+
 def test_hardware_lists_every_spec(capsys):
     assert main(["hardware", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -198,3 +198,33 @@ def test_every_preset_computes(name):
     w = levers.waterfall(levers.load_preset(name))
     assert w.final_cost_per_day > 0
     assert all(step.explanation for step in w.steps)
+
+
+@SETTINGS
+@given(scenarios)
+def test_every_fleet_holds_its_targets_or_says_why(values):
+    s = build({**values, "sizing": "slo"})
+    if s is None:
+        return
+    for step in levers.waterfall(s).steps:
+        for f in step.outcome.fleets:
+            assert f.replicas >= s.min_replicas
+            if f.meets_slo:
+                assert f.tpot_s * 1e3 <= s.tpot_slo_high_ms * (1 + 1e-9), step.lever
+                assert f.ttft_p90_s * 1e3 <= s.ttft_slo_high_ms * (1 + 1e-9), step.lever
+            else:
+                assert "even at batch 1" in f.reason
+        assert step.slo_met == (not step.slo_reason)
+        assert step.slo_met == (all(c.slo_met for c in step.classes)
+                                and all(f.meets_slo for f in step.outcome.fleets))
+
+
+@SETTINGS
+@given(scenarios)
+def test_pricing_at_the_slo_never_costs_less_than_at_maximum_throughput(values):
+    slo = build({**values, "sizing": "slo"})
+    mt = build({**values, "sizing": "max_throughput"})
+    if slo is None or mt is None:
+        return
+    for a, b in zip(levers.waterfall(mt).steps, levers.waterfall(slo).steps, strict=True):
+        assert a.cost_per_day <= b.cost_per_day * (1 + 1e-12), a.lever

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import levers
 from levers import InputError, Scenario, cli, models, specs
 from levers.params import parse_value
-from levers.scenario import MIN_USD_PER_GPU_HOUR
+from levers.scenario import MIN_SHARE, MIN_USD_PER_GPU_HOUR
 
 # Bokeh's ColumnDataSource.from_df (used by Panel's Tabulator) calls a pandas
 # API that pandas 3.1 deprecates; not ours to fix.
@@ -319,6 +319,8 @@ def _strategy(key: str):
     lo, hi = p.bounds
     if key.endswith("usd_per_gpu_hour"):  # 0 (the spec's price) or a real price; ~0 is refused above
         return st.one_of(st.just(0.0), st.floats(MIN_USD_PER_GPU_HOUR, hi))
+    if key in ("mfu", "mbu"):  # 0 (the fitted share) or a share of at least MIN_SHARE
+        return st.one_of(st.just(0.0), st.floats(MIN_SHARE, hi))
     if isinstance(p, param.Integer):
         return st.integers(lo, hi)
     return st.floats(lo, hi, allow_nan=False)
@@ -377,3 +379,13 @@ def test_training_failure_is_a_notice(monkeypatch):
     c.train_w["gpus"].value = 64
     assert c.rows == before
     assert c.notice.visible and "ArithmeticError: overflow in the table" in c.notice.object
+
+
+def test_widget_path_refuses_a_prompt_over_the_context_window():
+    from app.main import Calculator
+
+    c = Calculator("")
+    c.widgets["user_tokens"].value = 200_000
+    assert c.scenario.user_tokens == Scenario.param.user_tokens.default  # reverted
+    assert c.notice.visible and "context window" in c.notice.object and "131,072" in c.notice.object
+    assert c.query == ""

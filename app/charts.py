@@ -39,6 +39,7 @@ SHORT = {
 YAXES = {
     "usd_per_day": ("Cost [$/day]", "$0,0"),
     "usd_per_1m_tokens": ("Cost [$ per 1M tokens]", "$0,0.00"),
+    "usd_per_task": ("Cost [$ per task]", "$0,0.[0000]"),
 }
 
 TOOLTIP = """
@@ -66,6 +67,10 @@ LATENCY_COLORS = {"ok": "#2a9d8f", "above": "#e76f51"}
 
 def _price(x: float) -> str:
     return f"${x:,.2f}" if x < 100 else money(x)
+
+
+def _task_price(x: float) -> str:
+    return f"${x:,.4g}" if x < 100 else money(x)
 
 
 def _latency(st) -> dict:
@@ -96,10 +101,10 @@ def waterfall_data(w: Waterfall, yaxis: str = "usd_per_day") -> dict[str, list]:
     """
     per_day = yaxis == "usd_per_day"
     steps = list(w.steps)
-    vals = [st.cost_per_day if per_day else st.usd_per_1m_tokens for st in steps]
+    vals = [st.cost_per_day if per_day else getattr(st, yaxis) for st in steps]
     cols: dict[str, list] = {k: [] for k in WATERFALL_COLUMNS}
-    fmt = money if per_day else _price
-    short = money_short if per_day else _price
+    fmt = money if per_day else _price if yaxis == "usd_per_1m_tokens" else _task_price
+    short = money_short if per_day else fmt
 
     def add(st, lever, title, on, cost, mult, top, bottom, tag, expl, color):
         value = fmt(bottom if lever != "baseline" and lever != "final" else top)

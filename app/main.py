@@ -268,7 +268,8 @@ class Calculator(pn.viewable.Viewer):
     """
 
     preset = param.String(default="", doc="preset the scenario started from ('' = engine defaults)")
-    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"], objects=["usd_per_day", "usd_per_1m_tokens"])
+    yaxis = param.Selector(default=VIEW_DEFAULTS["yaxis"],
+                           objects=["usd_per_day", "usd_per_1m_tokens", "usd_per_task"])
     embed = param.Boolean(default=False)
     theme = param.Selector(default="auto", objects=["auto", "light", "dark"])
     tab = param.Selector(default="serving", objects=list(TABS))
@@ -378,7 +379,8 @@ class Calculator(pn.viewable.Viewer):
         self.strip = pn.pane.Bokeh(latency_strip(self.fig, self.source), sizing_mode="stretch_width",
                                    height=96)
         self.yaxis_w = pn.widgets.RadioButtonGroup.from_param(
-            self.param.yaxis, label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens"},
+            self.param.yaxis, label="Y axis", options={"$/day": "usd_per_day", "$/1M tokens": "usd_per_1m_tokens",
+                                          "$/task": "usd_per_task"},
             color="primary", variant="outline", css_classes=["ctl-yaxis"])
         self.classes = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["cl-classes-pane"])
         step_options = {("Baseline" if k == "baseline" else LEVER_TITLES[k]): k for k in ["baseline", *LEVERS]}
@@ -417,6 +419,7 @@ class Calculator(pn.viewable.Viewer):
         workload = card("Workload", self.illustrative_note, groups(
             group("Traffic", ["requests_per_day", "peak_to_average"], W["baseline_cost_per_day"]),
             group("Prompt and reply", ["system_prompt_tokens", "user_tokens", "output_tokens"]),
+            group("Task", ["task_shape", "thinking_multiple", "agent_turns", "observation_tokens"]),
             group("Models and baseline fleet", MODELS),
         ), css="cl-card-workload", basis="100%")
         self.advanced = disclosure("Advanced: engine, SLO bands, utilization", groups(

@@ -41,7 +41,7 @@ TRAIN_KEYS = tuple(k for k in TrainingInputs.param
 VIEW_PARAMS = {
     "embed": Flag(False, doc="compact layout for an iframe"),
     "theme": Choice("auto", objects=["auto", "light", "dark"], doc="colour theme; auto follows the system"),
-    "yaxis": Choice("usd_per_day", objects=["usd_per_day", "usd_per_1m_tokens"],
+    "yaxis": Choice("usd_per_day", objects=["usd_per_day", "usd_per_1m_tokens", "usd_per_task"],
                     doc="waterfall y axis"),
     "tab": Choice("serving", objects=["serving", "hardware", "formulas", "decide"], doc="open tab"),
 }

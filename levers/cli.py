@@ -102,18 +102,24 @@ def cmd_waterfall(args) -> str:
         "cost": f"${st['cost_per_day']:,.0f}", "gpus": str(st["gpus"]),
         "ttft": f"{st['ttft_ms']:,.0f}", "p90": f"{st['ttft_p90_ms']:,.0f}",
         "tpot": f"{st['tpot_ms']:.1f}", "slo": "met" if st["slo_met"] else "missed",
-        "per1m": f"${st['usd_per_1m_output']:.3f}",
+        "per1m": f"${st['usd_per_1m_output']:.3f}", "task": f"${st['usd_per_task']:.4g}",
     } for st in flat]
-    table = _table(rows, [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"),
-                          ("gpus", "GPUs"), ("ttft", "TTFT p50 ms"), ("p90", "p90 ms"),
-                          ("tpot", "TPOT ms"), ("slo", "SLO"), ("per1m", "$/1M out")])
+    cols = [("step", "step"), ("mult", "multiplier"), ("cost", "$/day"), ("gpus", "GPUs"),
+            ("ttft", "TTFT p50 ms"), ("p90", "p90 ms"), ("tpot", "TPOT ms"), ("slo", "SLO"),
+            ("per1m", "$/1M out")]
+    per_task = s.task_shape != "request"
+    if per_task:
+        cols.append(("task", "$/task"))
+    table = _table(rows, cols)
     notes = "\n".join(f"  {st['title']}: {st['explanation']}" for st in flat)
+    last = w.steps[-1]
+    tasks = f"; {last.tasks_per_day:,.0f} tasks/day at ${last.usd_per_task:.4g}/task" if per_task else ""
     sizing = ("latency reported for the slowest request class; fleets sized for TPOT ≤ "
               f"{s.tpot_slo_high_ms:g} ms and p90 TTFT ≤ {s.ttft_slo_high_ms:g} ms"
               if s.sizing == "slo" else "fleets priced at maximum throughput; latency only reported")
     return (f"{args.preset} ({s.mode}): {presets.describe(args.preset)}\n\n{table}\n{sizing}\n\n"
             f"total: {w.total_multiplier:.1f}× cheaper, ${w.baseline_cost_per_day:,.0f} → "
-            f"${w.final_cost_per_day:,.0f}/day\n\n{notes}\n\n{_api_table(api.comparison(s, curve=False))}")
+            f"${w.final_cost_per_day:,.0f}/day{tasks}\n\n{notes}\n\n{_api_table(api.comparison(s, curve=False))}")
 
 
 # ---- deciding: API versus self-hosting, two scenarios, attribution, sensitivity ----

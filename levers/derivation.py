@@ -67,8 +67,14 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     m = models.get(fleet.model, getattr(s, f"{role}_params_B"))
     tp = p.tp
     bpp, bkv = BYTES_PER_PARAM[cfg.weights], BYTES_PER_KV[cfg.kv_cache]
-    prompt = s.system_prompt_tokens + s.user_tokens
-    cached = cfg.cache_hit_rate * prompt
+    # The mean request of the task shape; with KV offload, only held prefixes are hits.
+    shape = o.shape
+    prompt = shape.prompt_tokens if shape is not None else s.system_prompt_tokens + s.user_tokens
+    cached = shape.cached_tokens if shape is not None else cfg.cache_hit_rate * prompt
+    if o.offload is not None:
+        cached *= o.offload.held_share
+    out = shape.output_tokens if shape is not None else s.output_tokens
+    turns = shape.turns if shape is not None else 1
     kv_per_layer = m.kv_elements_per_token // m.layers
     peak = hw.peak_TFLOPS(p.compute_format)
     static = cfg.batching == "static"
@@ -84,9 +90,9 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
              f"{p.kv_bytes_per_token:,.0f} B"),
         Line("resident tokens per sequence",
              "(prompt − cached) + " + ("reply × longest/mean" if static else "reply / 2"),
-             f"({prompt:,} − {cached:,.0f}) + "
-             + (f"{s.output_tokens} × {s.static_longest_over_mean:g}" if static
-                else f"{s.output_tokens} / 2"),
+             f"({prompt:,.0f} − {cached:,.0f}) + "
+             + (f"{out:,.0f} × {s.static_longest_over_mean:g}" if static
+                else f"{out:,.0f} / 2"),
              f"{p.resident_tokens:,.0f} tokens"),
         Line("batch",
              ("largest B ≤ min(memory's batch, max_batch) with TPOT(B) ≤ "
@@ -104,10 +110,12 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
         Line("replica throughput",
              "batch / (prefill × batch + reply × longest/mean × step)" if static else
              "1 / max(reply × bandwidth step / batch, reply × compute step / batch + prefill)",
-             f"{cfg.batching} batching, reply {s.output_tokens} tokens",
+             f"{cfg.batching} batching, reply {out:,.0f} tokens",
              f"{_g(p.requests_per_s)} requests/s"),
-        Line("arrivals at the busiest hour", "requests/day / 86,400 × peak/average × share",
-             f"{s.requests_per_day:,.0f} / 86,400 × {s.peak_to_average:g} × {fleet.request_share:.3g}",
+        Line("arrivals at the busiest hour", "requests/day / 86,400 × peak/average × share"
+             + (" × agent turns" if turns > 1 else ""),
+             f"{s.requests_per_day:,.0f} / 86,400 × {s.peak_to_average:g} × {fleet.request_share:.3g}"
+             + (f" × {turns}" if turns > 1 else ""),
              f"{_g(fleet.arrivals_per_s)} requests/s"),
         Line("replicas for throughput",
              "max(min_replicas, ⌈Σ arrivals / replica throughput / utilization⌉)",
@@ -119,7 +127,7 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     if w is not None:
         if static:
             svc = ("batch run = batch × prefill + reply × longest/mean × step",
-                   f"{p.batch} × {_g(p.prefill_s * ms)} + {s.output_tokens} × "
+                   f"{p.batch} × {_g(p.prefill_s * ms)} + {out:,.0f} × "
                    f"{s.static_longest_over_mean:g} × {_g(p.step_s * ms)} ms")
         else:
             svc = ("prefill / (1 − share of compute decode holds)",
@@ -149,6 +157,7 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
              f"{s.ttft_slo_high_ms:g} ms target" if at_slo else "",
              f"{fleet.replicas} replicas"),
     ]
+    lines += technique_lines(o, fleet, s)
     if not o.pooled:
         lines.append(Line("GPUs for this model alone", "tp × replicas", f"{tp} × {fleet.replicas}",
                           gpus(fleet.gpus)))
@@ -163,6 +172,36 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
             f"{_g(p.requests_per_s * p.band)} requests/s per replica"))
     if fleet.reason:
         lines.append(Line("SLO", "cannot be met", fleet.reason, "not met"))
+    return lines
+
+
+def technique_lines(o, fleet, s) -> list[Line]:
+    """The optional techniques' terms for one fleet, when they are on."""
+    cfg, p, ms, lines = o.config, fleet.perf, 1e3, []
+    if p.spec_tokens_per_step > 1:
+        lines.append(Line("speculative: tokens per verify step", "(1 − a^(k+1)) / (1 − a)",
+                          f"a = {cfg.spec_acceptance:g}, k = {cfg.spec_draft_tokens} ({cfg.speculative})",
+                          f"{p.spec_tokens_per_step:.3g} tokens; the decode step above is per output token"))
+    held = o.offload
+    if held is not None:
+        lines += [
+            Line("KV offload: requests whose prefix is held", "Σ over HBM, DRAM, SSD of H(M_i, s) / H(N, s)",
+                 f"{s.distinct_prefixes:,.0f} prefixes × {held.prefix_GB:,.3g} GB = "
+                 f"{held.working_set_GB:,.0f} GB", f"{held.held_share * 100:.1f}%"),
+            Line("KV offload: copy into HBM, added to TTFT", "Σ served_i × prefix / bandwidth_i",
+                 ", ".join(f"{t} {held.served[t] * 100:.1f}% × {_g(held.load_s_by_tier[t] * ms)} ms"
+                           for t in ("hbm", "dram", "ssd")), f"{_g(held.load_s * ms)} ms"),
+        ]
+    if fleet.prefill_replicas:
+        lines += [
+            Line("disaggregated: KV transfer", "prompt × KV / (decode tp × network per GPU)",
+                 f"{o.shape.prompt_tokens:,.0f} × {p.kv_bytes_per_token:,.0f} B / "
+                 f"({p.tp} × {s.disagg_network_GBps:g} GB/s)", f"{_g(fleet.transfer_s * ms)} ms"),
+            Line("disaggregated: prefill pool",
+                 "smallest n (M/D/c) with prefill + p90 wait + transfer + one step ≤ TTFT target",
+                 f"{fleet.prefill_replicas} × {fleet.prefill_tp} GPUs",
+                 f"{fleet.prefill_replicas * fleet.prefill_tp} GPUs beside {fleet.replicas} × {p.tp} for decode"),
+        ]
     return lines
 
 
@@ -220,6 +259,9 @@ def cost_lines(step: Step) -> list[Line]:
         Line("energy per day", "GPUs × TDP × 24 h", f"{step.gpus} × {d['tdp_W']:g} W × 24 h",
              f"{step.energy_kwh_per_day:,.1f} kWh/day{est}"),
     ]
+    if _per_task(o):
+        out.append(Line("cost per task", "cost per day / tasks per day",
+                        f"${step.cost_per_day:,.2f} / {o.tasks_per_day:,.0f}", f"${step.usd_per_task:.4g}/task"))
     if o.pool_note:
         out.append(Line("shared pool", "both weights + both KV fit, and fewer GPUs than two fleets",
                         o.pool_note, "pooled" if o.pooled else "two fleets"))
@@ -230,6 +272,12 @@ def cost_lines(step: Step) -> list[Line]:
                         f"{_g(c.ttft_p50_ms)} / {_g(c.ttft_p90_ms)} ms, {_g(c.tpot_ms)} ms"
                         + ("" if c.slo_met else " (over target)")))
     return out
+
+
+def _per_task(o) -> bool:
+    """Whether the outcome prices tasks: agent turns, or replies with hidden thinking."""
+    sh = o.shape
+    return sh is not None and (sh.turns > 1 or sh.output_tokens > sh.visible_output_tokens)
 
 
 def training_lines(row: TrainingRow, params: float, tokens: float, mfu: float, gpus: int) -> list[Line]:

@@ -7,15 +7,17 @@ workload in that configuration and prices it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
-from . import models, specs
+from . import disaggregation, kv_offload, models, specs, speculative, tasks
 from .errors import InputError
 from .hardware import pooled_fleets
-from .perf import TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div
-from .queueing import Wait
+from .perf import BYTES_PER_KV, TP_CHOICES, Engine, ReplicaPerf, Shape, Workload, ceil_div
+from .quantization import BYTES_PER_PARAM
+from .queueing import Wait, erlang_c, quantile, wait
 from .routing import RequestClass, request_classes, shares
-from .sizing import Targets, first_tp, limit, queue, size_shape
+from .sizing import Targets, first_tp, limit, queue, size_shape, smallest
 
 SECONDS_PER_DAY = 86_400
 
@@ -38,6 +40,14 @@ class Config:
         Accelerator id and its price [$/GPU-hour].
     consolidate
         Whether both models share one pool of GPUs.
+    kv_offload
+        Prefix caching's setting: the cache spans HBM, host memory and SSD,
+        and the hit rate is what they hold (:mod:`levers.kv_offload`).
+    speculative, spec_acceptance, spec_draft_tokens
+        Batching's setting: speculative decoding (:mod:`levers.speculative`).
+    disaggregated
+        Batching's setting: prefill and decode on separate pools
+        (:mod:`levers.disaggregation`).
     """
 
     cache_hit_rate: float
@@ -49,6 +59,11 @@ class Config:
     hardware: str
     usd_per_gpu_hour: float
     consolidate: bool
+    kv_offload: bool = False
+    speculative: str = "off"
+    spec_acceptance: float = 0.0
+    spec_draft_tokens: int = 0
+    disaggregated: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,11 @@ class Fleet:
         Whether a shape on this hardware holds both targets.
     reason
         Why not, when it does not.
+    prefill_replicas, prefill_tp, transfer_s
+        Disaggregated serving: the prefill pool's replicas and their width,
+        and the KV transfer each request waits for [replicas, GPUs, s]; then
+        ``replicas`` and ``perf`` are the decode pool's, ``wait`` the prefill
+        queue's, and ``gpus`` counts both pools.
     """
 
     role: str
@@ -99,6 +119,9 @@ class Fleet:
     tpot_s: float = 0.0
     meets_slo: bool = True
     reason: str = ""
+    prefill_replicas: int = 0
+    prefill_tp: int = 0
+    transfer_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +154,13 @@ class Outcome:
         Both models share one pool of GPUs.
     pool_note
         Why consolidation was or was not used (empty when not asked for).
+    tasks_per_day, usd_per_task
+        Tasks served per day (a task is ``agent_turns`` requests, or one) and
+        ``cost_per_day / tasks_per_day`` [tasks/day, $/task].
+    shape
+        The mean request of the task shape (:class:`levers.tasks.RequestShape`).
+    offload
+        Where the prefixes live when KV offload is on (:class:`levers.kv_offload.Tiers`).
     """
 
     config: Config
@@ -153,6 +183,10 @@ class Outcome:
     slo_reason: str = ""
     pooled: bool = False
     pool_note: str = ""
+    tasks_per_day: float = 0.0
+    usd_per_task: float = 0.0
+    shape: tasks.RequestShape | None = None
+    offload: kv_offload.Tiers | None = None
 
     def fleet(self, role: str) -> Fleet | None:
         """The fleet of the ``"big"`` or ``"small"`` model, if it serves anything."""
@@ -179,7 +213,9 @@ def targets_of(s) -> Targets:
 
 
 def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, lam: float,
-               share: float, tg: Targets, memo: dict | None = None) -> Fleet:
+               share: float, tg: Targets, memo: dict | None = None, *, spec=None,
+               ttft_extra: float = 0.0,
+               disagg_network_GBps: float = disaggregation.MOONCAKE_GBPS_PER_GPU) -> Fleet:
     """The fleet of one model with the fewest GPUs.
 
     Every tensor-parallel size from the smallest that holds the weights up to
@@ -196,15 +232,20 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
     InputError
         When the model does not fit even on 64 accelerators.
     """
+    if cfg.disaggregated and eng.batching != "static":
+        return split_fleet(role, model, hw, cfg, work, eng, lam, share, tg, spec=spec, ttft_extra=ttft_extra,
+                           network_GBps=disagg_network_GBps)
     first = first_tp(model, hw, cfg.weights, eng)
     built: dict[int, Shape] = {}
 
     def shape(tp: int) -> Shape:
         if tp not in built:
-            key = (model.id, model.params_total_B, hw.id, tp, cfg.weights, cfg.kv_cache, work, eng)
+            key = (model.id, model.params_total_B, hw.id, tp, cfg.weights, cfg.kv_cache, work, eng, spec,
+                   ttft_extra)
             sh = memo.get(key) if memo is not None else None
             if sh is None:
-                sh = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng)
+                sh = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
+                           ttft_extra=ttft_extra)
                 if memo is not None:
                     memo[key] = sh
             built[tp] = sh
@@ -278,6 +319,143 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                  meets_slo=not reason, reason=reason)
 
 
+def split_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, lam: float, share: float,
+                tg: Targets, *, spec=None, ttft_extra: float = 0.0,
+                network_GBps: float = disaggregation.MOONCAKE_GBPS_PER_GPU) -> Fleet:
+    """One model served disaggregated: a prefill pool and a decode pool (:mod:`levers.disaggregation`).
+
+    Derivation
+    ----------
+    Decode pool: for each tensor-parallel size, the largest batch whose pure
+    decode step (no prompt chunks in it) meets the TPOT target, and
+    ``n_d = max(min_replicas, ceil(lam x o x step / B / utilization))``
+    replicas; the size with the fewest GPUs wins.
+
+    Prefill pool: each replica prefills one prompt at a time at the compute
+    roofline, ``t_pre``: an M/D/c queue (:mod:`levers.queueing`). Its
+    replicas are the fewest, at least ``min_replicas`` and enough for the
+    load at ``utilization``, whose p90 wait keeps ``t_pre + wait + KV
+    transfer + one decode step`` under the TTFT target; the size with the
+    fewest GPUs wins. The KV transfer (:func:`levers.disaggregation.kv_transfer_s`)
+    moves the whole prompt's KV at the decode replicas' NIC bandwidth.
+
+    Cost: both pools' GPUs. The request's accelerator-seconds are the two
+    pools' shares, so prefill's part of the bill is the prefill pool's.
+    """
+    first = first_tp(model, hw, cfg.weights, eng)
+    lam_u = lam / tg.utilization
+    best_d, best_p, slo_ok = None, None, True
+    for tp in TP_CHOICES:
+        if tp < first:
+            continue
+        sh = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec, ttft_extra=ttft_extra,
+                   split=True)
+        if not sh.fits:
+            continue
+        b = sh.slo_batch(tg.tpot_s, math.inf) if tg.at_slo else sh.cap
+        if b == 0:
+            continue
+        n = max(tg.min_replicas, ceil_div(lam_u * sh.seconds_per_request(b)))
+        if best_d is None or tp * n < best_d[0].tp * best_d[2]:
+            best_d = (sh, b, n)
+    if best_d is None:  # no size holds the TPOT target: price the widest that fits at its memory's batch
+        slo_ok = False
+        fits = [sh for tp in TP_CHOICES if tp >= first
+                and (sh := Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
+                                 ttft_extra=ttft_extra, split=True)).fits]
+        if not fits:
+            raise InputError(f"{role}_model", f"{model.id} at {cfg.weights} with "
+                             f"{work.prompt_tokens + work.output_tokens:.0f}-token sequences does not fit "
+                             f"on {TP_CHOICES[-1]} x {hw.id}")
+        sh = fits[-1]
+        best_d = (sh, sh.cap, max(tg.min_replicas, ceil_div(lam_u * sh.seconds_per_request(sh.cap))))
+    sh_d, b_d, n_d = best_d
+    perf_d = sh_d.at(b_d, "tpot" if b_d < sh_d.cap else "memory")
+    transfer = disaggregation.kv_transfer_s(work.prompt_tokens, sh_d.kv, sh_d.tp, network_GBps)
+    after = transfer + perf_d.tpot_s + ttft_extra
+    for tp in TP_CHOICES:
+        if tp < first or (best_p is not None and tp * tg.min_replicas >= best_p[0] * best_p[1]):
+            continue
+        pre = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng).t_pre
+        n0 = max(tg.min_replicas, ceil_div(lam_u * pre))
+        if tg.at_slo:
+            n = smallest(lambda k, pre=pre: pre + p90_wait_md(lam, pre, k) + after <= tg.ttft_s, n0, 1 << 20)
+        else:
+            n = n0
+        if best_p is None or tp * n < best_p[0] * best_p[1]:
+            best_p = (tp, n, pre)
+    tp_p, n_p, t_pre = best_p
+    w = wait(lam, t_pre, n_p)
+    if w.p90_s + t_pre + after > tg.ttft_s:
+        slo_ok = False
+    gpu_d = perf_d.gpu_seconds_per_request
+    gpu_p = tp_p * t_pre
+    perf = replace(perf_d, gpu_seconds_per_request=gpu_d + gpu_p, prefill_s=t_pre,
+                   ttft_s=t_pre + after, share_prefill=gpu_p / (gpu_d + gpu_p), share_cached=0.0,
+                   share_decode=gpu_d / (gpu_d + gpu_p))
+    reason = "" if slo_ok else (f"{model.id} on {hw.id}, disaggregated: no pool shape holds both targets; "
+                                "priced at the widest decode replica")
+    return Fleet(role, model.id, share, n_d, perf_d.tp * n_d + tp_p * n_p, perf, lam,
+                 max(tg.min_replicas, ceil_div(lam_u * perf_d.gpu_seconds_per_request / perf_d.tp)), w,
+                 t_pre + w.p50_s + after, t_pre + w.p90_s + after, perf.tpot_s,
+                 meets_slo=slo_ok, reason=reason, prefill_replicas=n_p, prefill_tp=tp_p, transfer_s=transfer)
+
+
+def p90_wait_md(lam: float, service_s: float, servers: int) -> float:
+    """90th-percentile wait of an M/D/c queue [s] (:func:`levers.queueing.quantile`)."""
+    a = lam * service_s
+    if a >= servers:
+        return math.inf
+    return quantile(erlang_c(servers, a), servers, a, service_s, 0.5, 0.9)
+
+
+def request_shape(cfg: Config, s) -> tasks.RequestShape:
+    """The mean request of the scenario's task shape (:func:`levers.tasks.per_request`).
+
+    An agent's later turns reuse their history only when the prefix cache is
+    on (a hit rate above 0).
+    """
+    return tasks.per_request(
+        s.task_shape, system_prompt_tokens=s.system_prompt_tokens, user_tokens=s.user_tokens,
+        output_tokens=s.output_tokens, cache_hit_rate=cfg.cache_hit_rate,
+        thinking_multiple=s.thinking_multiple, turns=s.agent_turns,
+        observation_tokens=s.observation_tokens, reuse_history=cfg.cache_hit_rate > 0)
+
+
+def offload_tiers(cfg: Config, s, hw, eng: Engine, cached_tokens: float) -> kv_offload.Tiers:
+    """Where the big model's replicas hold the scenario's distinct prefixes.
+
+    Per replica of the smallest tensor-parallel size that holds the big
+    model's weights (``tp0``): HBM keeps the one prefix the replica model
+    reserves room for, host memory and SSD ``tp0 x`` their per-GPU capacity,
+    each copying at ``tp0 x`` its per-GPU bandwidth. A tier slower to load
+    from than recomputing the prefix (its prefill on ``tp0`` GPUs) is not
+    used.
+    """
+    model = models.get(s.big_model, s.big_params_B, field="big_model")
+    tp0 = first_tp(model, hw, cfg.weights, eng)
+    kv = model.kv_bytes_per_token(BYTES_PER_KV[cfg.kv_cache])
+    # Recomputing the prefix: its prefill on a tp0 replica, as the engine models prefill.
+    recompute = Shape(model, hw, tp0, cfg.weights, cfg.kv_cache, Workload(cached_tokens, 0.0, 1), eng).t_pre
+    return kv_offload.tiers(
+        reusable=1.0, prefix_tokens=cached_tokens, distinct_prefixes=s.distinct_prefixes,
+        kv_bytes_per_token=kv, hbm_GB=cached_tokens * kv / 1e9, dram_GB=s.kv_dram_GB * tp0,
+        ssd_GB=s.kv_ssd_GB * tp0, dram_GBps=s.kv_dram_GBps * tp0, ssd_GBps=s.kv_ssd_GBps * tp0,
+        popularity_skew=s.prefix_popularity_skew,
+        recompute_s=recompute)
+
+
+def spec_for(role: str, model, cfg: Config, s) -> speculative.Setting | None:
+    """The speculative setting of one model: MTP heads on every model, or the
+    small model drafting for the big one."""
+    if cfg.speculative == "off" or (cfg.speculative == "draft_model" and role != "big"):
+        return None
+    draft = (models.get(s.small_model, s.small_params_B, field="small_model")
+             if cfg.speculative == "draft_model" else None)
+    return speculative.setting(cfg.speculative, cfg.spec_acceptance, cfg.spec_draft_tokens, model, draft,
+                               BYTES_PER_PARAM[cfg.weights], BYTES_PER_KV[cfg.kv_cache])
+
+
 def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
     """Size and price the fleet for configuration ``cfg`` of scenario ``s``.
 
@@ -301,14 +479,19 @@ def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
     and its reply streams at the big model's pace.
     """
     hw = specs.get(cfg.hardware)
-    prompt = s.system_prompt_tokens + s.user_tokens
-    work = Workload(prompt, cfg.cache_hit_rate * prompt, s.output_tokens)
+    shape = request_shape(cfg, s)
     eng = engine_of(s, cfg.batching)
+    prompt, cached, offload = shape.prompt_tokens, shape.cached_tokens, None
+    if cfg.kv_offload and cached > 0:
+        offload = offload_tiers(cfg, s, hw, eng, cached)
+        cached *= offload.held_share
+    work = Workload(prompt, cached, shape.output_tokens)
     tg = targets_of(s)
-    peak_rps = s.requests_per_day / SECONDS_PER_DAY * s.peak_to_average
+    requests_per_day = s.requests_per_day * shape.turns if shape.turns > 1 else s.requests_per_day
+    peak_rps = requests_per_day / SECONDS_PER_DAY * s.peak_to_average
 
     share = shares(cfg.route_share, cfg.route_policy)
-    fleets, model_of = [], {}
+    fleets, model_of, opts = [], {}, {}
     for role in ("big", "small"):
         q = share[role]
         if q <= 0:
@@ -316,18 +499,23 @@ def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
         model = models.get(getattr(s, f"{role}_model"), getattr(s, f"{role}_params_B"),
                            field=f"{role}_model")
         model_of[role] = model
-        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg, memo))
+        opts[role] = dict(spec=spec_for(role, model, cfg, s),
+                          ttft_extra=offload.load_s if offload is not None else 0.0)
+        fleets.append(best_fleet(role, model, hw, cfg, work, eng, peak_rps * q, q, tg, memo, **opts[role],
+                                 disagg_network_GBps=s.disagg_network_GBps))
     fleets = tuple(fleets)
     separate = sum(f.gpus for f in fleets)
     gpus, pooled, note = separate, False, ""
-    if cfg.consolidate and len(fleets) > 1:
-        shared, note = pooled_fleets(fleets, model_of, hw, cfg, work, eng, tg)
+    if cfg.consolidate and len(fleets) > 1 and cfg.disaggregated:
+        note = "disaggregated fleets are not pooled: each model keeps its own prefill and decode pools"
+    elif cfg.consolidate and len(fleets) > 1:
+        shared, note = pooled_fleets(fleets, model_of, hw, cfg, work, eng, tg, opts)
         if shared is not None:
             fleets, pooled = shared, True
             gpus = shared[0].perf.tp * shared[0].replicas
     cost = gpus * cfg.usd_per_gpu_hour * 24
 
-    classes = request_classes(fleets, cfg, s, share["big"], tg)
+    classes = request_classes(fleets, cfg, s, share["big"], tg, work.output_tokens)
     worst = max(classes, key=lambda c: (c.ttft_p90_ms, c.tpot_ms))
     reasons = [f.reason for f in fleets if f.reason]
     for c in classes:
@@ -350,10 +538,10 @@ def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
         spend["input"] += part * f.perf.share_prefill
         spend["cached"] += part * f.perf.share_cached
         spend["output"] += part * f.perf.share_decode
-    per_day = s.requests_per_day
+    per_day = requests_per_day
     uncached_in = per_day * (prompt - work.cached_tokens)
     cached_in = per_day * work.cached_tokens
-    out_tok = per_day * s.output_tokens
+    out_tok = per_day * work.output_tokens
 
     def per_m(usd, tokens):
         return usd / tokens * 1e6 if tokens > 0 else 0.0
@@ -379,4 +567,8 @@ def evaluate(cfg: Config, s, memo: dict | None = None) -> Outcome:
         slo_reason="; ".join(reasons),
         pooled=pooled,
         pool_note=note,
+        tasks_per_day=s.requests_per_day,
+        usd_per_task=cost / s.requests_per_day,
+        shape=shape,
+        offload=offload,
     )

@@ -63,7 +63,7 @@ def explain(before, after, s) -> str:
 
 
 def pooled_fleets(fleets, model_of, hw, cfg, work, eng,
-                  tg: Targets) -> tuple[tuple | None, str]:
+                  tg: Targets, opts: dict | None = None) -> tuple[tuple | None, str]:
     """Both models on one pool of replicas, each replica holding both; None and
     the reason when no pool holds them or one is not cheaper.
 
@@ -82,6 +82,9 @@ def pooled_fleets(fleets, model_of, hw, cfg, work, eng,
     alone, so ``n >= sum(lam_i / requests/s_i) / utilization``. When TTFT
     sets the replica count, both batches are halved while that lowers it, as
     for one model.
+
+    ``opts`` gives each role's replica options (a speculative drafter, whose
+    weights also take room, and time added to TTFT).
     """
     rates = [f.arrivals_per_s for f in fleets]
     demand = [f.arrivals_per_s * f.perf.resident_tokens * f.perf.kv_bytes_per_token
@@ -97,12 +100,14 @@ def pooled_fleets(fleets, model_of, hw, cfg, work, eng,
         if tp * tg.min_replicas >= (best[0] if best else separate):
             break
         room = (hw.hbm_GB * 1e9 * tp * eng.memory_utilization
-                - sum(m.params_total_B * 1e9 * BYTES_PER_PARAM[cfg.weights] for m in models_))
+                - sum(m.params_total_B * 1e9 * BYTES_PER_PARAM[cfg.weights] for m in models_)
+                - sum(o["spec"].draft_weight_bytes for o in (opts or {}).values() if o.get("spec")))
         if room <= 0:
             why = why or f"both models' weights do not fit on {tp} x {hw.id}"
             continue
-        shapes = [Shape(m, hw, tp, cfg.weights, cfg.kv_cache, work, eng,
-                        kv_room=room * d / sum(demand)) for m, d in zip(models_, demand, strict=True)]
+        shapes = [Shape(m, hw, tp, cfg.weights, cfg.kv_cache, work, eng, kv_room=room * d / sum(demand),
+                        **(opts or {}).get(f.role, {}))
+                  for f, m, d in zip(fleets, models_, demand, strict=True)]
         if not all(sh.fits for sh in shapes):
             why = why or (f"both models' weights fit on {tp} x {hw.id} but not the KV "
                           f"of a sequence each")

@@ -160,6 +160,8 @@ class ReplicaPerf:
     decode_flops: float = 0.0
     efficiency_family: str = ""
     band: float = 1.0
+    spec_tokens_per_step: float = 1.0
+    ttft_extra_s: float = 0.0
 
 
 class Core:
@@ -256,16 +258,20 @@ class Shape:
         "r",
         "resident",
         "room",
+        "spec",
+        "split",
         "static",
         "t_pre",
         "tp",
+        "ttft_extra",
         "w_bytes",
         "weights",
         "work",
     )
 
     def __init__(self, model: Model, hw: Accelerator, tp: int, weights: str, kv_cache: str,
-                 work: Workload, engine: Engine, kv_room: float | None = None) -> None:
+                 work: Workload, engine: Engine, kv_room: float | None = None, *,
+                 spec=None, ttft_extra: float = 0.0, split: bool = False) -> None:
         p, c, o = work.prompt_tokens, work.cached_tokens, work.output_tokens
         self.model, self.hw, self.tp, self.work, self.engine = model, hw, tp, work, engine
         self.weights, self.kv_cache, self.o = weights, kv_cache, o
@@ -274,14 +280,19 @@ class Shape:
         self.mem = hw.hbm_GB * 1e9 * tp * engine.memory_utilization
         self.w_bytes = model.params_total_B * 1e9 * self.bpp
         self.kv = model.kv_bytes_per_token(BYTES_PER_KV[kv_cache])
-        self.budget = self.mem - self.w_bytes
+        # Speculative decoding (:mod:`levers.speculative`): the drafter's weights
+        # sit beside the target's, and a draft model keeps its own KV per sequence.
+        # split: a disaggregated decode replica (:mod:`levers.disaggregation`);
+        # prompts are prefilled elsewhere, so no chunks ride in its steps.
+        self.spec, self.ttft_extra, self.split = spec, ttft_extra, split
+        self.budget = self.mem - self.w_bytes - (spec.draft_weight_bytes if spec else 0.0)
         self.static = engine.batching == "static"
         self.r = engine.longest_over_mean if self.static else 1.0
         self.resident = (p - c) + (o * self.r if self.static else o / 2)
         # kv_room: memory this model may use for KV (a shared pool gives each
         # model a part of what both models' weights leave).
         self.room = (self.budget if kv_room is None else kv_room) - c * self.kv
-        per_seq = self.resident * self.kv
+        per_seq = self.resident * self.kv * (1.0 + (spec.kv_share if spec else 0.0))
         self.b_mem = int(self.room // per_seq) if self.room > 0 and per_seq > 0 else 0
         self.active = model.params_active_B * 1e9
         self.ctx = p + (o * self.r if self.static else o) / 2
@@ -320,25 +331,34 @@ class Shape:
         mb = self.engine.max_batch
         return min(self.b_mem, mb) if mb else self.b_mem
 
-    def parts(self, batch: int) -> tuple[float, float, float]:
-        """A decode step's bandwidth, compute and communication time at ``batch`` [s]."""
-        w_read = self.model.weight_bytes_read(batch, self.bpp)
+    def parts(self, batch: int, w_read: float | None = None) -> tuple[float, float, float]:
+        """A decode step's bandwidth, compute and communication time at ``batch`` [s].
+
+        With speculative decoding, the same three per output token:
+        :meth:`levers.speculative.Setting.per_token`.
+        """
+        if w_read is None:
+            w_read = self.model.weight_bytes_read(batch, self.bpp)
         flops = batch * (2 * self.active + self.attn)
+        comm = self.comm0 + self.comm1 * batch
+        if self.spec is not None:
+            return self.spec.per_token(w_read / self.eff_bw, batch * self.ctx * self.kv / self.eff_bw,
+                                       flops / self.eff_peak, comm, flops / self.eff_dec)
         t_mem = (w_read + batch * self.ctx * self.kv) / self.eff_bw + flops / self.eff_dec
-        return t_mem, flops / self.eff_peak, self.comm0 + self.comm1 * batch
+        return t_mem, flops / self.eff_peak, comm
 
     def tpot(self, batch: int) -> float:
         """Time per output token at ``batch`` [s] (grows with the batch)."""
         t_mem, t_cmp, comm = self.parts(batch)
-        if self.static:
+        if self.static or self.split:
             return max(t_mem, t_cmp) + comm
         return max(t_mem, t_cmp + batch * self.t_pre / self.o) + comm
 
     def ttft(self, batch: int) -> float:
         """Time to first token once admitted, without queueing [s]."""
         if self.static:
-            return batch * self.t_pre + self.tpot(batch)
-        return self.t_pre + self.tpot(batch)
+            return batch * self.t_pre + self.tpot(batch) + self.ttft_extra
+        return self.t_pre + self.tpot(batch) + self.ttft_extra
 
     def slo_batch(self, tpot_s: float, ttft_s: float, cap: int | None = None) -> int:
         """Largest batch up to ``cap`` whose TPOT and unqueued TTFT meet the targets; 0 if none.
@@ -355,9 +375,11 @@ class Shape:
 
         pre, static = self.t_pre, self.static
 
+        extra = self.ttft_extra
+
         def ok(b):
             t = self.tpot(b)
-            return t <= tpot_s and (b * pre if static else pre) + t <= ttft_s
+            return t <= tpot_s and (b * pre if static else pre) + t + extra <= ttft_s
 
         if hi < 1:
             return 0
@@ -387,20 +409,26 @@ class Shape:
         t_mem, t_cmp, comm = self.parts(batch)
         if self.static:
             return self.t_pre + self.o * self.r * (max(t_mem, t_cmp) + comm) / batch
+        if self.split:
+            return self.o * (max(t_mem, t_cmp) + comm) / batch
         return max(self.o * (t_mem + comm) / batch, self.o * (t_cmp + comm) / batch + self.t_pre)
 
     def core(self, batch: int) -> Core:
         """:meth:`at`'s sizing figures only, computed the same way."""
         t_mem, t_cmp, comm = self.parts(batch)
         o, t_pre = self.o, self.t_pre
+        extra = self.ttft_extra
         if self.static:
             step = max(t_mem, t_cmp) + comm
             per_req = t_pre + o * self.r * step / batch
-            return Core(self.tp, batch, 1.0 / per_req, batch * t_pre + step, step, t_pre,
+            return Core(self.tp, batch, 1.0 / per_req, batch * t_pre + step + extra, step, t_pre,
                         batch * t_pre + o * self.r * step, 0.0)
+        if self.split:
+            step = max(t_mem, t_cmp) + comm
+            return Core(self.tp, batch, batch / (o * step), t_pre + step + extra, step, t_pre, 0.0, 0.0)
         per_req = max(o * (t_mem + comm) / batch, o * (t_cmp + comm) / batch + t_pre)
         tpot = per_req * batch / o
-        return Core(self.tp, batch, 1.0 / per_req, t_pre + tpot, tpot, t_pre, 0.0,
+        return Core(self.tp, batch, 1.0 / per_req, t_pre + tpot + extra, tpot, t_pre, 0.0,
                     o * (t_cmp + comm) / batch)
 
     def _linear_batch(self, tpot_s: float, ttft_s: float) -> int | None:
@@ -408,7 +436,7 @@ class Shape:
         The largest ``B`` keeping each term under its target, or None for an
         MoE model (whose weight reads grow with ``B`` non-linearly)."""
         m = self.model
-        if m.experts > 1 and m.params_total_B > m.params_active_B:
+        if self.spec is not None or self.split or (m.experts > 1 and m.params_total_B > m.params_active_B):
             return None
         x_mem = self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
         y_mem = self.ctx * self.kv / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec + self.comm1
@@ -427,22 +455,30 @@ class Shape:
         """The replica's figures at ``batch`` (``limit`` says what set it)."""
         o, c = self.o, self.work.cached_tokens
         w_read = self.model.weight_bytes_read(batch, self.bpp)
-        t_mem, t_cmp, comm = self.parts(batch)
+        t_mem, t_cmp, comm = self.parts(batch, w_read)
+        tau = self.spec.tokens_per_step if self.spec is not None else 1.0
         step = max(t_mem, t_cmp) + comm
         t_pre, r = self.t_pre, self.r
         if self.static:
             per_req = t_pre + o * r * step / batch
             tpot = step
-            ttft = batch * t_pre + step
+            ttft = batch * t_pre + step + self.ttft_extra
+        elif self.split:
+            per_req = o * step / batch
+            tpot = step
+            ttft = t_pre + step + self.ttft_extra
         else:
             per_req = max(o * (t_mem + comm) / batch, o * (t_cmp + comm) / batch + t_pre)
             tpot = per_req * batch / o
-            ttft = t_pre + tpot
+            ttft = t_pre + tpot + self.ttft_extra
         # Cost attribution by standalone work: the uncached prompt's compute, and
         # the decode steps' time, of which the cached prefix's KV reads take the
         # share of bytes they move when steps are bandwidth-bound.
         decode_alone = o * r * step / batch
-        frac_cached = batch * c * self.kv / self.eff_bw / step if t_mem >= t_cmp else 0.0
+        cached_read = batch * c * self.kv / self.eff_bw
+        if self.spec is not None:  # per output token, as t_mem and the step are
+            cached_read /= self.spec.tokens_per_step
+        frac_cached = cached_read / step if t_mem >= t_cmp else 0.0
         total = t_pre + decode_alone
         share_pre = t_pre / total
         share_cached = decode_alone * frac_cached / total
@@ -474,13 +510,16 @@ class Shape:
             batch_by_memory=self.b_mem,
             memory_GB=self.mem / 1e9,
             batch_run_s=batch * t_pre + o * r * step if self.static else 0.0,
-            decode_busy_s=0.0 if self.static else o * (t_cmp + comm) / batch,
+            decode_busy_s=0.0 if self.static or self.split else o * (t_cmp + comm) / batch,
             mfu=self.eff_peak / self.peak,
             # achieved share of peak bandwidth while the step moves its bytes
-            mbu=(w_read + batch * self.ctx * self.kv) / (self.bw * t_mem),
+            # (speculation: t_mem is per output token, a verify step takes tau of them)
+            mbu=(w_read + batch * self.ctx * self.kv) / (self.bw * t_mem * tau),
             decode_flops=self.fit.decode_flops if self.eff_dec != math.inf else 0.0,
             efficiency_family=self.fit.family if self.fit else "",
             band=self.fit.band() if self.fit else 1.0,
+            spec_tokens_per_step=tau,
+            ttft_extra_s=self.ttft_extra,
         )
 
 

@@ -125,6 +125,59 @@ PRESETS: dict[str, tuple[str, dict]] = {
             "hardware": "b200",
         },
     ),
+    "reasoning": (
+        "A reasoning service on DeepSeek-V3's architecture: 500-token answers after 8x as many thinking "
+        "tokens, MTP speculative decoding; priced per task",
+        {
+            "mode": "modeled",
+            "task_shape": "reasoning",
+            # A scenario setting, not a measurement: how long models think varies
+            # several-fold by model and task (README, "Workloads priced per task").
+            "thinking_multiple": 8,
+            "requests_per_day": 500_000,
+            "system_prompt_tokens": 1000,
+            "user_tokens": 500,
+            "output_tokens": 500,
+            "big_model": "deepseek-v3",
+            "small_model": "qwen2.5-7b",
+            "cache_hit_rate": 0.6,
+            "route_share": 0.3,
+            "route_policy": "split",
+            # DeepSeek-V3 report, 5.4.3: one MTP module, 85-90% second-token acceptance.
+            "speculative": "mtp",
+            "spec_acceptance": 0.85,
+            "spec_draft_tokens": 1,
+            "weights": "fp4",
+            "kv_cache": "fp8",
+            "hardware": "b200",
+            "ttft_slo_high_ms": 2000,
+        },
+    ),
+    "agentic": (
+        "A tool-using agent: 50 calls per task (as Manus reports), each appending a 250-token tool "
+        "result to a growing context served from a prefix cache that spills to host memory and SSD",
+        {
+            "mode": "modeled",
+            "task_shape": "agentic",
+            "agent_turns": 50,
+            "observation_tokens": 250,
+            "requests_per_day": 100_000,
+            "system_prompt_tokens": 3000,
+            "user_tokens": 200,
+            "output_tokens": 100,
+            "big_model": "llama-3.1-70b",
+            "small_model": "llama-3.1-8b",
+            "cache_hit_rate": 0.9,
+            "kv_offload": True,
+            "distinct_prefixes": 1000,
+            "route_share": 0.5,
+            "route_policy": "split",
+            "weights": "fp8",
+            "kv_cache": "fp8",
+            "hardware": "b200",
+            "ttft_slo_high_ms": 2000,
+        },
+    ),
 }
 
 

@@ -84,7 +84,8 @@ class RequestClass:
     slo_met: bool
 
 
-def request_classes(fleets, cfg, s, escalate: float, tg) -> tuple[RequestClass, ...]:
+def request_classes(fleets, cfg, s, escalate: float, tg,
+                    output_tokens: float | None = None) -> tuple[RequestClass, ...]:
     """Latency per class of request.
 
     A cascade's escalated request first runs to the end of the small model's
@@ -104,7 +105,8 @@ def request_classes(fleets, cfg, s, escalate: float, tg) -> tuple[RequestClass, 
         f = big or small
         return (cls("all", 1.0, f.ttft_p50_s, f.ttft_p90_s, f.tpot_s),)
     if cfg.route_policy == "cascade":
-        rest = (s.output_tokens - 1) * small.tpot_s
+        o = s.output_tokens if output_tokens is None else output_tokens  # reasoning: thinking included
+        rest = (o - 1) * small.tpot_s
         return (
             cls("answered by small", cfg.route_share, small.ttft_p50_s, small.ttft_p90_s,
                 small.tpot_s),

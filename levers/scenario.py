@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import param
 
-from . import models, specs
+from . import models, specs, tasks
 from .errors import InputError
 from .params import Choice, Choices, Count, Flag, Ordering, Quantity, Ref, parse_value
 from .registry import REGISTRY
@@ -84,6 +84,25 @@ class Scenario(param.Parameterized):
         doc="share of modeled peak capacity used at the busiest hour (headroom for bursts)",
     )
 
+    # ---- task shape (off: one request is one task) ----------------------
+    task_shape = Choice(
+        "request", objects=["request", "reasoning", "agentic"],
+        doc="request: one call per task; reasoning: hidden thinking before the reply; "
+            "agentic: several calls per task, each reusing the growing history",
+    )
+    thinking_multiple = Quantity(
+        0, bounds=(0, 1000), step=0.5, unit="x",
+        doc="reasoning: thinking tokens per visible output token",
+    )
+    agent_turns = Count(
+        1, bounds=(1, 10_000), unit="calls/task",
+        doc="agentic: model calls per task; requests_per_day then counts tasks",
+    )
+    observation_tokens = Count(
+        0, bounds=(0, 200_000), unit="tokens",
+        doc="agentic: tokens each tool result appends to the context",
+    )
+
     # ---- models ---------------------------------------------------------
     big_model = Ref("llama-3.1-70b", catalog=_model_ids, doc="the large model (the fallback when routing)")
     big_params_B = Quantity(
@@ -102,6 +121,34 @@ class Scenario(param.Parameterized):
         doc="share of prompt tokens served from the prefix cache",
     )
 
+    kv_offload = Flag(
+        False, doc="hold prefixes in host memory and SSD as well as HBM; the hit rate becomes what they can hold",
+    )
+    distinct_prefixes = Quantity(
+        1, bounds=(1, 1e9), step=1, unit="prefixes",
+        doc="kv_offload: distinct cached prefixes each replica's traffic carries (sessions, documents)",
+    )
+    kv_dram_GB = Quantity(
+        250, bounds=(0, 100_000), step=10, unit="GB/GPU",
+        doc="kv_offload: host memory per GPU for the cache (DGX H100: 2 TB for 8 GPUs)",
+    )
+    kv_ssd_GB = Quantity(
+        3840, bounds=(0, 1_000_000), step=10, unit="GB/GPU",
+        doc="kv_offload: local SSD per GPU for the cache (DGX H100: 8 x 3.84 TB for 8 GPUs)",
+    )
+    kv_dram_GBps = Quantity(
+        63.0, bounds=(0.1, 10_000), step=1, unit="GB/s",
+        doc="kv_offload: host-to-GPU copy bandwidth per GPU (PCIe 5.0 x16: 63 GB/s)",
+    )
+    kv_ssd_GBps = Quantity(
+        7.88, bounds=(0.01, 1000), step=0.5, unit="GB/s",
+        doc="kv_offload: SSD-to-GPU read bandwidth per GPU (one PCIe 4.0 x4 drive: 7.88 GB/s)",
+    )
+    prefix_popularity_skew = Quantity(
+        0, bounds=(0, 3), step=0.1, unit="Zipf s",
+        doc="kv_offload: how unevenly prefixes are reused (0: all alike; 1: Zipf)",
+    )
+
     # ---- lever 2: batching ----------------------------------------------
     batching = Choice(
         "continuous", objects=["static", "continuous"],
@@ -110,6 +157,27 @@ class Scenario(param.Parameterized):
     static_longest_over_mean = Quantity(
         2.0, bounds=(1, 10), step=0.1, unit="x",
         doc="in a static batch, the longest reply over the mean reply; every slot waits for it",
+    )
+
+    speculative = Choice(
+        "off", objects=["off", "mtp", "draft_model"],
+        doc="speculative decoding with the batching lever: mtp (one-layer heads, as DeepSeek-V3 and EAGLE) "
+            "or draft_model (the small model drafts for the big one)",
+    )
+    spec_acceptance = Quantity(
+        0.85, bounds=(0, 1), step=0.01, unit="share",
+        doc="speculative: chance each drafted token is accepted (DeepSeek-V3 MTP: 0.85-0.90)",
+    )
+    spec_draft_tokens = Count(
+        1, bounds=(1, 16), unit="tokens",
+        doc="speculative: tokens drafted per step (DeepSeek-V3 MTP: 1)",
+    )
+    disaggregated = Flag(
+        False, doc="with the batching lever: prefill and decode on separate pools, KV sent between them",
+    )
+    disagg_network_GBps = Quantity(
+        190 / 8, bounds=(0.1, 1000), step=0.5, unit="GB/s",
+        doc="disaggregated: achieved KV transfer bandwidth per GPU (Mooncake: 190 GB/s per 8-GPU node)",
     )
 
     # ---- lever 3: routing -----------------------------------------------
@@ -295,16 +363,21 @@ def check_consistency(s: Scenario) -> None:
     ------
     InputError
         When ``weights=fp4`` is asked of an accelerator with no FP4 support,
-        ``mfu`` or ``mbu`` is between 0 and 0.01, an SLO band's lower edge
-        lies above its upper edge, a price override is below $0.01/GPU-hour
-        (but not 0, the spec's price), the small model
-        that routing uses is larger than the big one, or a request (prompt
-        plus reply) is longer than a model's context window.
+        ``mfu`` or ``mbu`` is between 0 and 0.01, disaggregated serving is
+        asked of static batching, an SLO band's lower edge lies above its
+        upper edge, a price override is below $0.01/GPU-hour (but not 0, the
+        spec's price), the small model that routing uses is larger than the
+        big one, or a request (prompt plus reply; an agent's last turn; a
+        reasoning reply with its thinking) is longer than a model's context
+        window.
     """
     if "quantization" not in s.off:
         require_weight_format(s.weights, s.hardware, "the lever-5 hardware")
     require_share_or_auto(s.mfu, "mfu")
     require_share_or_auto(s.mbu, "mbu")
+    if s.disaggregated and s.batching == "static" and "batching" not in s.off:
+        raise InputError("disaggregated", "needs batching=continuous: static batches prefill and decode "
+                                          "together by construction")
     for lo, hi in (("ttft_slo_low_ms", "ttft_slo_high_ms"), ("tpot_slo_low_ms", "tpot_slo_high_ms")):
         if getattr(s, lo) > getattr(s, hi):
             raise InputError(lo, f"must not exceed {hi} ({getattr(s, hi):g} ms)")
@@ -324,8 +397,19 @@ def check_consistency(s: Scenario) -> None:
                 "model: pick a smaller small_model or a larger big_model"))
         used.append(("small_model", small))
     tokens = s.system_prompt_tokens + s.user_tokens + s.output_tokens
+    field, what = "context", "system_prompt_tokens + user_tokens + output_tokens"
+    if s.task_shape != "request":
+        longest = tasks.per_request(
+            s.task_shape, system_prompt_tokens=s.system_prompt_tokens, user_tokens=s.user_tokens,
+            output_tokens=s.output_tokens, cache_hit_rate=0.0, thinking_multiple=s.thinking_multiple,
+            turns=s.agent_turns, observation_tokens=s.observation_tokens).longest_request_tokens
+        if longest > tokens:
+            tokens = round(longest)
+            field, what = (("agent_turns", "an agent's last turn: its whole history plus its reply")
+                           if s.task_shape == "agentic" else
+                           ("thinking_multiple", "prompt plus thinking plus reply"))
     for role, m in used:
         if m.context_window_tokens is not None and tokens > m.context_window_tokens:
-            raise InputError("context", (
-                f"a request of {tokens:,} tokens (system_prompt_tokens + user_tokens + output_tokens) "
+            raise InputError(field, (
+                f"a request of {tokens:,} tokens ({what}) "
                 f"is longer than the context window of {role} {m.id}, {m.context_window_tokens:,} tokens"))

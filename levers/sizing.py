@@ -37,6 +37,8 @@ class Targets:
 def queue_terms(perfs, rates, n: int) -> tuple[float, float, float]:
     """Arrival rate [1/s], mean service time [s] and service ``Cs^2`` of the
     prefill queue on ``n`` replicas (see :func:`queue`)."""
+    if not any(r / p.batch for p, r in zip(perfs, rates, strict=True)):
+        return 0.0, 0.0, 0.0  # no arrivals that a float can count (a share of 1e-300): no queue
     if perfs[0].batch_run_s > 0:  # static batching: jobs are whole batches
         jobs = mean = sq = 0.0
         for p, r in zip(perfs, rates, strict=True):

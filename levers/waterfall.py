@@ -53,6 +53,10 @@ class Step:
         Whether every request class meets both targets; if not, why.
     classes
         :class:`levers.fleet.RequestClass` per class of request.
+    usd_per_task, tasks_per_day
+        What one task costs after this step, and tasks served per day; a task
+        is one request unless the scenario's ``task_shape`` says otherwise
+        [$/task, tasks/day].
     uncertainty
         Factor by which modeled throughput may be off, from the residuals of
         the efficiency fit of this step's accelerator family (the widest of
@@ -87,6 +91,8 @@ class Step:
     slo_met: bool = True
     slo_reason: str = ""
     classes: tuple = ()
+    usd_per_task: float = 0.0
+    tasks_per_day: float = 0.0
     uncertainty: float = 1.0
     cost_per_day_low: float = 0.0
     cost_per_day_high: float = 0.0
@@ -221,6 +227,8 @@ def _step(lever, on, mult, cost, o: Outcome, s: Scenario, text: str) -> Step:
         slo_met=o.slo_met,
         slo_reason=o.slo_reason,
         classes=o.classes,
+        usd_per_task=cost / o.tasks_per_day,
+        tasks_per_day=o.tasks_per_day,
         uncertainty=unc,
         cost_per_day_low=cost / unc,
         cost_per_day_high=cost * unc,

@@ -131,6 +131,17 @@ def test_yaxis_toggle_uses_usd_per_1m_tokens():
     assert "yaxis=usd_per_1m_tokens" in c.query
 
 
+def test_yaxis_toggle_uses_usd_per_task_and_task_controls_are_shown():
+    c = fresh("?preset=agentic")
+    c.yaxis_w.value = "usd_per_task"
+    w = levers.waterfall(levers.load_preset("agentic"))
+    assert c.source.data["bottom"][1:6] == [st.usd_per_task for st in w.steps[1:]]
+    assert c.fig.yaxis[0].axis_label.startswith("Cost [$ per task")
+    assert "yaxis=usd_per_task" in c.query
+    c.widgets["agent_turns"].value = 20
+    assert "agent_turns=20" in c.query
+
+
 def test_change_the_engine_refuses_is_reverted_with_its_message():
     c = fresh("?preset=moe-chat")  # FP4 weights on B200
     before = c.scenario.values()

@@ -89,17 +89,20 @@ OPTIONAL_IF_UNUSED = {"panel-material-ui": "panel_material_ui", "pandas": "panda
 # Without pyodide-http, panel.io.pyodide imports pandas to patch its URL readers.
 BROWSER_EXTRAS = {"pyodide-http": "Panel's worker (patches requests for the browser)"}
 
-# Parts of installed packages that the browser never needs (the JS/CSS bundles
-# are served from vendor/ instead, like the wheels on Panel's own CDN).
+# Parts of installed packages that the browser never needs: the JS/CSS bundles
+# and images are served from vendor/ instead (like the wheels on Panel's own
+# CDN), and TypeScript sources and Sphinx extensions are never imported.
 STRIP = {
     "panel": (
-        re.compile(r"^panel/dist/(bundled|lib|dts)/"),
+        re.compile(r"^panel/dist/(bundled|lib|dts|images)/"),
         re.compile(r"^panel/dist/[^/]+\.(js|map|json)$"),
+        re.compile(r"^panel/models/.*\.tsx?$"),  # the TypeScript sources of Panel's models
         re.compile(r"^panel/tests/"),
     ),
     "bokeh": (
         re.compile(r"^bokeh/server/static/"),
         re.compile(r"^bokeh/sampledata/_data/"),
+        re.compile(r"^bokeh/sphinxext/"),  # the documentation extension
     ),
 }
 

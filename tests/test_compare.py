@@ -71,8 +71,8 @@ def test_bad_b_keys_in_the_url_are_reported_and_dropped():
 
 B_VALUES = st.fixed_dictionaries({}, optional={
     "hardware": st.sampled_from(["h100", "b200", "mi355x", "h200"]),
-    "cache_hit_rate": st.floats(0, 1),
-    "route_share": st.floats(0, 1),
+    "cache_hit_rate": st.floats(0, 1, allow_subnormal=False),
+    "route_share": st.floats(0, 1, allow_subnormal=False),
     "batching": st.sampled_from(["static", "continuous"]),
     "requests_per_day": st.integers(10_000, 10**8).map(float),
     "output_tokens": st.integers(1, 2000),

@@ -15,15 +15,15 @@ MODELS = ["llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "mixtral-8x7b", "llama-
 HARDWARE = ["h100", "b200", "mi300x", "mi355x", "h200", "a100", "tpu-v6e", "l40s"]
 
 scenarios = st.fixed_dictionaries({
-    "requests_per_day": st.floats(1, 1e8),
+    "requests_per_day": st.floats(1, 1e8, allow_subnormal=False),
     "system_prompt_tokens": st.integers(0, 20_000),
     "user_tokens": st.integers(0, 20_000),
     "output_tokens": st.integers(1, 4000),
-    "peak_to_average": st.floats(1, 20),
-    "utilization": st.floats(0.05, 1),
-    "cache_hit_rate": st.floats(0, 1),
+    "peak_to_average": st.floats(1, 20, allow_subnormal=False),
+    "utilization": st.floats(0.05, 1, allow_subnormal=False),
+    "cache_hit_rate": st.floats(0, 1, allow_subnormal=False),
     "batching": st.sampled_from(["static", "continuous"]),
-    "route_share": st.floats(0, 1),
+    "route_share": st.floats(0, 1, allow_subnormal=False),
     "route_policy": st.sampled_from(["cascade", "split"]),
     "weights": st.sampled_from(["bf16", "fp8", "int4"]),
     "kv_cache": st.sampled_from(["bf16", "fp8"]),
@@ -32,15 +32,15 @@ scenarios = st.fixed_dictionaries({
     "baseline_hardware": st.sampled_from(HARDWARE),
     "hardware": st.sampled_from(HARDWARE),
     "consolidate": st.booleans(),
-    "mfu": st.floats(0.01, 1),
-    "mbu": st.floats(0.01, 1),
+    "mfu": st.floats(0.01, 1, allow_subnormal=False),
+    "mbu": st.floats(0.01, 1, allow_subnormal=False),
     "max_batch": st.integers(1, 8192),
-    "static_longest_over_mean": st.floats(1, 10),
-    "memory_utilization": st.floats(0.1, 1),
+    "static_longest_over_mean": st.floats(1, 10, allow_subnormal=False),
+    "memory_utilization": st.floats(0.1, 1, allow_subnormal=False),
     "min_replicas": st.integers(1, 4),
     "sizing": st.sampled_from(["slo", "max_throughput"]),
-    "ttft_slo_high_ms": st.floats(1, 60_000),
-    "tpot_slo_high_ms": st.floats(1, 10_000),
+    "ttft_slo_high_ms": st.floats(1, 60_000, allow_subnormal=False),
+    "tpot_slo_high_ms": st.floats(1, 10_000, allow_subnormal=False),
     "ttft_slo_low_ms": st.just(1),
     "tpot_slo_low_ms": st.just(1),
 })
@@ -82,7 +82,7 @@ def test_product_of_multipliers_is_baseline_over_final(values):
 
 
 @SETTINGS
-@given(scenarios, st.floats(0, 1), st.floats(0, 1))
+@given(scenarios, st.floats(0, 1, allow_subnormal=False), st.floats(0, 1, allow_subnormal=False))
 def test_cost_never_rises_with_cache_hit_rate(values, a, b):
     lo, hi = sorted((a, b))
     s_lo = build({**values, "cache_hit_rate": lo})
@@ -91,6 +91,10 @@ def test_cost_never_rises_with_cache_hit_rate(values, a, b):
         return
     w_lo, w_hi = levers.waterfall(s_lo), levers.waterfall(s_hi)
     for step_lo, step_hi in zip(w_lo.steps, w_hi.steps, strict=True):
+        # A step whose targets are out of reach is priced at the nearest reachable
+        # targets, and those move with the hit rate: only priced-at-target steps compare.
+        if not (step_lo.slo_met and step_hi.slo_met):
+            continue
         assert step_hi.cost_per_day <= step_lo.cost_per_day * (1 + 1e-12), step_lo.lever
 
 
@@ -107,7 +111,7 @@ def _never_dearer(values, worse: dict, better: dict, what: str) -> None:
 
 
 @SETTINGS
-@given(scenarios, st.floats(0.1, 1), st.floats(0.1, 1))
+@given(scenarios, st.floats(0.1, 1, allow_subnormal=False), st.floats(0.1, 1, allow_subnormal=False))
 def test_cost_never_rises_with_more_memory(values, a, b):
     lo, hi = sorted((a, b))
     _never_dearer(values, {"memory_utilization": lo}, {"memory_utilization": hi}, "memory")

@@ -834,36 +834,21 @@ def test_pwa_works_offline_after_first_visit(pwa_site, browser):
 def test_pwa_new_build_replaces_stale_cache(browser, tmp_path):
     out = build_site(tmp_path / "dist", "--pwa")
     first = json.loads((out / "manifest.json").read_text())["pwa"]["cache_version"]
-    cache_keys = "caches.keys()"
+    # Bounded waits only: Playwright polls these in the page and gives up at the timeout.
+    has_only = "async (name) => { const k = await caches.keys(); return k.length === 1 && k[0] === name; }"
     with Served(out) as s:
         v = Visit(browser, s.origin)
         try:
             page = v.page
             page.goto(f"{s.origin}/index.html")
-            page.wait_for_function("navigator.serviceWorker.ready.then(r => !!r.active)")
-            assert wait_until(lambda: page.evaluate(cache_keys) == [f"cost-levers-{first}"], 30)
+            page.wait_for_function("navigator.serviceWorker.ready.then(r => !!r.active)", timeout=60_000)
+            page.wait_for_function(has_only, arg=f"cost-levers-{first}", timeout=30_000, polling=250)
             build_site(out, "--pwa")  # a new build of the same site, in place
             second = json.loads((out / "manifest.json").read_text())["pwa"]["cache_version"]
             assert second != first  # the pages carry fresh element ids
             page.reload()
             # Panel's registration script reloads the page once the new worker is in.
-            assert wait_until(lambda: page.evaluate(cache_keys) == [f"cost-levers-{second}"], 60), page.evaluate(
-                cache_keys
-            )
+            page.wait_for_function(has_only, arg=f"cost-levers-{second}", timeout=60_000, polling=250)
             page.wait_for_function(WATERFALL_JS, timeout=30_000)
         finally:
             v.close()
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def wait_until(probe, timeout: float, interval: float = 0.25):
-    """Poll probe() until it returns something truthy (returned) or time runs out (None)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(interval)
-    return None

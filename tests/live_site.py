@@ -39,23 +39,17 @@ class Unavailable(RuntimeError):
     """The Pyodide runtime for the live site cannot be had here; the message says why."""
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {  # noqa: RUF012 (the base class's own attribute)
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-        ".wasm": "application/wasm",
-        ".whl": "application/zip",
-    }
+def _cors_handler():
+    """The site's own request handler (build.py), also telling browsers that any origin may read."""
+    from worker_dryrun import load_build
 
-    def log_message(self, format, *args):
-        pass
+    class CorsHandler(load_build()._Handler):
+        def end_headers(self):
+            # The worker fetches the runtime from another origin (another port).
+            self.send_header("Access-Control-Allow-Origin", "*")
+            super().end_headers()
 
-    def end_headers(self):
-        # The worker fetches the runtime from another origin (another port).
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Cache-Control", "no-cache")
-        super().end_headers()
+    return CorsHandler
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -68,11 +62,17 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Served:
-    """A folder served on 127.0.0.1 (any free port) from a background thread, CORS open."""
+    """A folder served on 127.0.0.1 (any free port) from a background thread, by build.py's handler.
 
-    def __init__(self, folder: Path):
-        handler = functools.partial(_Handler, directory=str(folder))
-        self.server = _Server(("127.0.0.1", 0), handler)
+    ``cors=True`` lets pages of other origins read it (the Pyodide stand-in).
+    """
+
+    def __init__(self, folder: Path, *, cors: bool = False):
+        from worker_dryrun import load_build
+
+        cls = _cors_handler() if cors else load_build()._Handler
+        self.server = _Server(("127.0.0.1", 0), functools.partial(cls, directory=str(folder)))
+        self.server.verbose = False  # read by the handler's log_message
         self.port = self.server.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -174,7 +174,7 @@ class LiveSite:
             mirror_dir.mkdir(parents=True, exist_ok=True)
             # The port must be known before the build; the packages only after it.
             link = mirror_dir / "current"
-            mirror = Served(mirror_dir)
+            mirror = Served(mirror_dir, cors=True)
             self._stack.append(mirror.__enter__())
             self.pyodide_url = f"{mirror.origin}/current/pyodide.js"
             self.manifest = build_site(self.out, self.pyodide_url)

@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import venv
@@ -29,22 +28,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from live_site import Served
+from worker_dryrun import load_build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_build_module():
-    """build.py as a module (named apart from PyPA's `build` package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("cost_levers_build", REPO_ROOT / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build_module()
+build = load_build()
 
 APP = Path(os.environ.get("COST_LEVERS_BUILD_APP", REPO_ROOT / "app" / "main.py"))
 PROJECT = Path(os.environ.get("COST_LEVERS_BUILD_PROJECT", REPO_ROOT))
@@ -458,25 +448,6 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-class Served:
-    """A folder served on 127.0.0.1 from a background thread."""
-
-    def __init__(self, folder: Path):
-        self.server = build.make_server(folder, 0, verbose=False)
-        self.port = self.server.server_address[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_site import Served
+from worker_dryrun import load_build
 
 import levers
 from levers.explain import money
@@ -54,21 +56,7 @@ PRESETS = ["lesson", "code-completion"]
 STALL_MS = 1500
 
 
-def _load_build_module():
-    """build.py as a module (named apart from PyPA's `build` package)."""
-    import importlib.util
-
-    name = "cost_levers_build"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build_module()
+build = load_build()
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -105,24 +93,6 @@ class Hanging:
         for conn in self.accepted:
             conn.close()
         self.sock.close()
-
-
-class Served:
-    """A folder served on 127.0.0.1 from a background thread."""
-
-    def __init__(self, folder: Path):
-        self.server = build.make_server(folder, 0, verbose=False)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")

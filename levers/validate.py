@@ -456,7 +456,8 @@ def text(rep: dict | None = None) -> str:
         if not p["in_order"] and p["known_miss"]:
             lines.append("")
             lines.append(f"WRONG {p['round']} {p['benchmark']} {p['faster']} > {p['slower']}: known cause:")
-            lines += textwrap.wrap(p["known_miss"], 100, initial_indent="  ", subsequent_indent="  ")
+            lines += textwrap.wrap(p["known_miss"], 100, break_on_hyphens=False, initial_indent="  ",
+                                   subsequent_indent="  ")
     lines.append("")
     lines.append("compute base: datasheet peak x sustained/peak engine clock under dense GEMMs "
                  "(levers/measurements/sustained_clocks.toml): "

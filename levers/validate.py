@@ -408,12 +408,22 @@ def report() -> dict:
         "every_case_within_1_5": hold["worst_error"] is not None and hold["worst_error"] <= TARGET_WORST,
         "pairs_in_order": all(p["in_order"] for p in pr),
     }
+    brackets = []
+    for m in load():
+        if m.input_tokens:
+            continue
+        lo, hi = sorted(modeled(m, isl) / m.gpus for isl in m.input_bounds)
+        brackets.append({"id": m.id, "round": m.round, "benchmark": m.benchmark, "hardware": m.hardware,
+                         "tensor_parallel": m.tensor_parallel, "measured_per_gpu": m.per_gpu,
+                         "modeled_per_gpu_low": lo, "modeled_per_gpu_high": hi,
+                         "inside": lo <= m.per_gpu <= hi})
     listed = set(known_misses())
     seen = {(p["round"], p["benchmark"], p["faster"], p["slower"]) for p in pr if not p["in_order"]}
     misses = {"explained": sorted(seen & listed), "unexplained": sorted(seen - listed),
               "listed_but_in_order": sorted(listed - seen)}
     return {"cases": cases, "summary": by_split, "families": families, "pairs": pr, "targets": targets,
-            "misses": misses, "clocks": {hw: c.share for hw, c in sorted(efficiency.clocks().items())}}
+            "misses": misses, "brackets": brackets,
+            "clocks": {hw: c.share for hw, c in sorted(efficiency.clocks().items())}}
 
 
 def text(rep: dict | None = None) -> str:
@@ -452,6 +462,16 @@ def text(rep: dict | None = None) -> str:
         scen = "offline" if p["scenario"] == "offline" else "slo"
         lines.append(f"{p['round']:5} {p['benchmark']:25} {scen:8} {p['faster']:>7} {p['slower']:>7} "
                      f"{p['measured_ratio']:>9.2f} {mod:>26} {'ok' if p['in_order'] else 'WRONG'}")
+    lines.append("")
+    lines.append("benchmark results without a published prompt length: measured per GPU against the modeled "
+                 "range over the prompt-length bounds (not a target; outside means the model cannot produce "
+                 "the measured figure at any prompt length in the bounds)")
+    lines.append(f"{'round':5} {'benchmark':25} {'hardware':8} {'tp':>3} {'measured':>9} {'modeled range':>17} inside")
+    for b in rep["brackets"]:
+        rng = f"{b['modeled_per_gpu_low']:,.0f}..{b['modeled_per_gpu_high']:,.0f}"
+        tp = str(b["tensor_parallel"] or "-")
+        lines.append(f"{b['round']:5} {b['benchmark']:25} {b['hardware']:8} {tp:>3} {b['measured_per_gpu']:>9,.0f} "
+                     f"{rng:>17} {'yes' if b['inside'] else 'NO'}")
     for p in rep["pairs"]:
         if not p["in_order"] and p["known_miss"]:
             lines.append("")

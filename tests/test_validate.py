@@ -100,6 +100,15 @@ def test_mi325x_outserves_mi300x_in_every_v5_1_scenario():
         assert min(p["modeled_ratio_low_isl"], p["modeled_ratio_high_isl"]) > 1.1, p
 
 
+def test_nvidia_benchmark_results_fall_inside_their_modeled_range(rep):
+    # An MLPerf result has no published mean prompt length; the TensorRT-LLM-fitted Hopper and
+    # Blackwell shares must still produce its per-GPU figure at some prompt length in the bounds.
+    nvidia = [b for b in rep["brackets"] if specs.get(b["hardware"]).vendor == "NVIDIA"]
+    assert len(nvidia) >= 10
+    assert all(b["inside"] for b in nvidia), [b["id"] for b in nvidia if not b["inside"]]
+    assert {b["id"] for b in rep["brackets"]} == {m.id for m in validate.load() if not m.input_tokens}
+
+
 def test_h200_outserves_mi300x_on_llama2_70b():
     # The headline: same-round Llama 2 70B FP8, H200 ~1.3x the MI300X per GPU; the
     # datasheet-only model had it backwards.

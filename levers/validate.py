@@ -413,7 +413,9 @@ def report() -> dict:
         if m.input_tokens:
             continue
         lo, hi = sorted(modeled(m, isl) / m.gpus for isl in m.input_bounds)
+        fam = efficiency.for_hardware(m.hardware)
         brackets.append({"id": m.id, "round": m.round, "benchmark": m.benchmark, "hardware": m.hardware,
+                         "stack": m.serving_stack, "fitted_stack": fam.stack if fam.fitted else "",
                          "tensor_parallel": m.tensor_parallel, "measured_per_gpu": m.per_gpu,
                          "modeled_per_gpu_low": lo, "modeled_per_gpu_high": hi,
                          "inside": lo <= m.per_gpu <= hi})
@@ -466,12 +468,14 @@ def text(rep: dict | None = None) -> str:
     lines.append("benchmark results without a published prompt length: measured per GPU against the modeled "
                  "range over the prompt-length bounds (not a target; outside means the model cannot produce "
                  "the measured figure at any prompt length in the bounds)")
-    lines.append(f"{'round':5} {'benchmark':25} {'hardware':8} {'tp':>3} {'measured':>9} {'modeled range':>17} inside")
+    lines.append(f"{'round':5} {'benchmark':25} {'hardware':8} {'tp':>3} {'stack':28} {'measured':>9} "
+                 f"{'modeled range':>17} inside")
     for b in rep["brackets"]:
         rng = f"{b['modeled_per_gpu_low']:,.0f}..{b['modeled_per_gpu_high']:,.0f}"
         tp = str(b["tensor_parallel"] or "-")
-        lines.append(f"{b['round']:5} {b['benchmark']:25} {b['hardware']:8} {tp:>3} {b['measured_per_gpu']:>9,.0f} "
-                     f"{rng:>17} {'yes' if b['inside'] else 'NO'}")
+        stack = b["stack"] if b["stack"] == b["fitted_stack"] else f"{b['stack']} (fit: {b['fitted_stack'] or '-'})"
+        lines.append(f"{b['round']:5} {b['benchmark']:25} {b['hardware']:8} {tp:>3} {stack:28} "
+                     f"{b['measured_per_gpu']:>9,.0f} {rng:>17} {'yes' if b['inside'] else 'NO'}")
     for p in rep["pairs"]:
         if not p["in_order"] and p["known_miss"]:
             lines.append("")

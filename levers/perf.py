@@ -1,7 +1,9 @@
 """Roofline model of one model replica: throughput, batch, TTFT and TPOT.
 
-A replica is one copy of a model spread over ``tp`` accelerators (tensor
-parallel). Two kinds of work run on it:
+A replica is one copy of a model spread over accelerators: ``tp`` of them
+tensor parallel, times ``pp`` pipeline stages, and for a mixture of experts
+optionally its experts spread over ``ep`` GPUs per stage (see
+:class:`Layout`). Two kinds of work run on it:
 
 * **Prefill** reads the prompt. It is compute-bound: every new prompt token
   costs ``2 x active params`` FLOPs plus attention, done at ``mfu`` of the
@@ -19,6 +21,7 @@ stored once per replica, not once per sequence.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -87,7 +90,21 @@ class ReplicaPerf:
     Attributes
     ----------
     tp
-        Accelerators per replica.
+        Accelerators per replica (``tensor x pipeline``, or ``expert x
+        pipeline`` with expert parallelism) [GPUs].
+    tensor, pipeline, expert, attention_dp
+        The replica's layout (:class:`Layout`): tensor-parallel size of the
+        attention, pipeline stages, GPUs the experts spread over per stage (1:
+        experts tensor-parallel like the rest) and attention data-parallel
+        groups per stage.
+    parallel
+        The layout in words, e.g. ``"TP8 x PP2"`` or ``"TP1 x EP16 (attention DP16)"``.
+    weight_GB_per_gpu
+        Weights one GPU holds, ``(shared / TP + experts / EP) / PP`` [GB].
+    t_allreduce_s, t_alltoall_s, t_handoff_s
+        The decode step's communication split into tensor-parallel
+        all-reduces, expert-parallel all-to-alls and pipeline hand-offs [s];
+        they add up to ``t_comm_s``.
     batch
         Sequences decoding at once.
     batch_limit
@@ -162,6 +179,15 @@ class ReplicaPerf:
     band: float = 1.0
     spec_tokens_per_step: float = 1.0
     ttft_extra_s: float = 0.0
+    tensor: int = 0
+    pipeline: int = 1
+    expert: int = 1
+    attention_dp: int = 1
+    parallel: str = ""
+    weight_GB_per_gpu: float = 0.0
+    t_allreduce_s: float = 0.0
+    t_alltoall_s: float = 0.0
+    t_handoff_s: float = 0.0
 
 
 class Core:
@@ -184,6 +210,60 @@ class Core:
         self.tp = tp
         self.batch, self.requests_per_s, self.ttft_s, self.tpot_s = batch, requests_per_s, ttft_s, tpot_s
         self.prefill_s, self.batch_run_s, self.decode_busy_s = prefill_s, batch_run_s, decode_busy_s
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one replica spreads a model over accelerators.
+
+    Attributes
+    ----------
+    tp
+        Tensor-parallel size of the attention and the shared (non-expert)
+        weights [GPUs].
+    pp
+        Pipeline stages, each holding ``layers / pp`` consecutive layers.
+    ep
+        GPUs each stage spreads its routed experts over (1: the experts are
+        tensor-parallel over ``tp`` like the rest). With ``ep > 1`` the
+        stage has ``ep`` GPUs and the attention runs in ``ep / tp``
+        data-parallel groups of ``tp`` GPUs, each with its own sequences and
+        its own copy of the shared weights (vLLM's data-parallel attention
+        with ``--enable-expert-parallel``, EP size = TP x DP,
+        https://docs.vllm.ai/en/latest/serving/data_parallel_deployment/ ;
+        DeepSeek-V3's decode runs attention TP4 x DP80 with experts over
+        EP320, arXiv:2412.19437 section 3.4).
+    """
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+
+    @property
+    def stage_gpus(self) -> int:
+        """GPUs per pipeline stage [GPUs]."""
+        return self.ep if self.ep > 1 else self.tp
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per replica, ``stage GPUs x pp`` [GPUs]."""
+        return self.stage_gpus * self.pp
+
+    @property
+    def dp(self) -> int:
+        """Attention data-parallel groups per stage (``ep / tp``, or 1)."""
+        return self.ep // self.tp if self.ep > 1 else 1
+
+    @property
+    def label(self) -> str:
+        """The layout in words, e.g. ``"TP8 x PP2"`` or ``"TP1 x EP16 (attention DP16)"``."""
+        parts = [f"TP{self.tp}"]
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        text = " × ".join(parts)
+        return text + (f" (attention DP{self.dp})" if self.dp > 1 else "")
 
 
 class Shape:
@@ -229,6 +309,24 @@ class Shape:
     :mod:`levers.queueing`): continuous, ``t_pre + TPOT`` (the prompt's
     compute, then one step); static, the whole batch's prefill ``B x t_pre``
     plus a step.
+
+    Layout (:class:`Layout`): ``tp``, ``bw`` and ``peak`` above are for the
+    replica's ``G`` GPUs. Weights ``W = (dp x shared + experts) x
+    bytes/param``: each attention data-parallel group holds its own copy of
+    the shared part, so a GPU holds ``(shared / TP + experts / EP) / PP``.
+    KV per token is multiplied by ``r = TP / min(TP, kv_shards)``, the copies
+    a tensor-parallel group keeps (:attr:`levers.models.Model.kv_shards`:
+    latent attention's cache is kept whole on every GPU of the group). Each
+    data-parallel group holds its own cached prefix.
+
+    Pipeline (``pp > 1``): decode runs ``m = min(B, pp)`` micro-batches of
+    ``B / m`` sequences; a micro-batch's token takes ``pp`` stage-times, so
+    one step of the whole batch (every sequence one token) lasts ``pp`` ticks
+    of a stage. In the replica's aggregate terms that is the step above with
+    the batch padded to ``u = max(B, pp)`` slots and the weights read once
+    per micro-batch: ``W_read = pp x W_read(u / pp)``. Below ``pp``
+    sequences the stages idle (the pipeline bubble): throughput per GPU falls
+    as ``B / pp`` while TPOT stays a full cycle.
     """
 
     __slots__ = (
@@ -241,7 +339,9 @@ class Shape:
         "bw",
         "comm0",
         "comm1",
+        "comm_parts",
         "ctx",
+        "dp",
         "eff_bw",
         "eff_dec",
         "eff_peak",
@@ -251,13 +351,17 @@ class Shape:
         "hw",
         "kv",
         "kv_cache",
+        "kv_eff",
+        "layout",
         "mem",
         "model",
         "o",
         "peak",
+        "pp",
         "r",
         "resident",
         "room",
+        "shared_bytes",
         "spec",
         "split",
         "static",
@@ -271,15 +375,20 @@ class Shape:
 
     def __init__(self, model: Model, hw: Accelerator, tp: int, weights: str, kv_cache: str,
                  work: Workload, engine: Engine, kv_room: float | None = None, *,
-                 spec=None, ttft_extra: float = 0.0, split: bool = False) -> None:
+                 spec=None, ttft_extra: float = 0.0, split: bool = False, pp: int = 1, ep: int = 1) -> None:
         p, c, o = work.prompt_tokens, work.cached_tokens, work.output_tokens
-        self.model, self.hw, self.tp, self.work, self.engine = model, hw, tp, work, engine
+        self.layout = lay = Layout(tp, pp, ep)
+        gpus, dp = lay.gpus, lay.dp
+        self.pp, self.dp = pp, dp
+        self.model, self.hw, self.tp, self.work, self.engine = model, hw, gpus, work, engine
         self.weights, self.kv_cache, self.o = weights, kv_cache, o
         self.fmt = compute_format(weights, hw)
         self.bpp = BYTES_PER_PARAM[weights]
-        self.mem = hw.hbm_GB * 1e9 * tp * engine.memory_utilization
-        self.w_bytes = model.params_total_B * 1e9 * self.bpp
+        self.mem = hw.hbm_GB * 1e9 * gpus * engine.memory_utilization
+        self.shared_bytes = (model.params_total_B - model.expert_params_B) * 1e9 * self.bpp
+        self.w_bytes = model.params_total_B * 1e9 * self.bpp + (dp - 1) * self.shared_bytes
         self.kv = model.kv_bytes_per_token(BYTES_PER_KV[kv_cache])
+        self.kv_eff = self.kv * tp / min(tp, model.kv_shards)
         # Speculative decoding (:mod:`levers.speculative`): the drafter's weights
         # sit beside the target's, and a draft model keeps its own KV per sequence.
         # split: a disaggregated decode replica (:mod:`levers.disaggregation`);
@@ -291,13 +400,14 @@ class Shape:
         self.resident = (p - c) + (o * self.r if self.static else o / 2)
         # kv_room: memory this model may use for KV (a shared pool gives each
         # model a part of what both models' weights leave).
-        self.room = (self.budget if kv_room is None else kv_room) - c * self.kv
-        per_seq = self.resident * self.kv * (1.0 + (spec.kv_share if spec else 0.0))
-        self.b_mem = int(self.room // per_seq) if self.room > 0 and per_seq > 0 else 0
+        self.room = (self.budget if kv_room is None else kv_room) - dp * c * self.kv_eff
+        per_seq = self.resident * self.kv_eff * (1.0 + (spec.kv_share if spec else 0.0))
+        # each attention data-parallel group holds its own sequences
+        self.b_mem = dp * int(self.room / dp // per_seq) if self.room > 0 and per_seq > 0 else 0
         self.active = model.params_active_B * 1e9
         self.ctx = p + (o * self.r if self.static else o) / 2
-        self.peak = peak = hw.peak_TFLOPS(self.fmt) * 1e12 * tp
-        self.bw = bw = hw.hbm_bandwidth_TBps * 1e12 * tp
+        self.peak = peak = hw.peak_TFLOPS(self.fmt) * 1e12 * gpus
+        self.bw = bw = hw.hbm_bandwidth_TBps * 1e12 * gpus
         auto = not (engine.mfu and engine.mbu)
         self.fit = (engine.efficiency or efficiency.for_hardware(hw.id)) if auto else None
         if engine.mbu:  # a fixed share: the roofline's max(bandwidth, compute)
@@ -310,10 +420,11 @@ class Shape:
         self.attn = model.attention_flops_per_token(self.ctx)
         new = p - c
         pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
-        # t_comm(tokens) = comm0 + comm1 x tokens: linear in the tokens (see t_comm)
-        self.comm0 = t_comm(model, hw, tp, 0.0, latency)
-        self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0
-        pre_comm0 = t_comm(model, hw, tp, 0.0)
+        # communication per pass of n tokens = comm0 + comm1 x n: linear in the
+        # tokens (see parallel_comm); kept by kind for the derivation
+        self.comm_parts = zero, per = _comm_terms(model, hw, lay, latency)
+        self.comm0, self.comm1 = sum(zero), sum(per)
+        pre_comm0 = sum(_comm_terms(model, hw, lay, ALLREDUCE_LATENCY_S)[0])
         # Prefill chunks share forward passes with other requests' chunks and
         # decode steps, so a request is not charged a whole pass's fitted
         # collective latency; that latency applies to decode steps.
@@ -331,6 +442,25 @@ class Shape:
         mb = self.engine.max_batch
         return min(self.b_mem, mb) if mb else self.b_mem
 
+    def slots(self, batch: float) -> float:
+        """Sequence slots a decode step costs: the batch, padded to ``pp`` when
+        a pipeline has fewer sequences than stages (its bubble)."""
+        pp = self.pp
+        return batch if batch >= pp else float(pp)
+
+    def read(self, batch: float) -> float:
+        """Weight bytes one decode step of ``batch`` sequences streams, all GPUs together [B].
+
+        ``pp x (W_read(u / pp) + (dp - 1) x shared)`` with ``u`` the slots: each
+        micro-batch reads every stage's weights once, and every attention
+        data-parallel group reads its own copy of the shared part.
+        """
+        pp = self.pp
+        if pp == 1 and self.dp == 1:
+            return self.model.weight_bytes_read(batch, self.bpp)
+        per = self.model.weight_bytes_read(self.slots(batch) / pp, self.bpp)
+        return pp * (per + (self.dp - 1) * self.shared_bytes)
+
     def parts(self, batch: int, w_read: float | None = None) -> tuple[float, float, float]:
         """A decode step's bandwidth, compute and communication time at ``batch`` [s].
 
@@ -338,13 +468,15 @@ class Shape:
         :meth:`levers.speculative.Setting.per_token`.
         """
         if w_read is None:
-            w_read = self.model.weight_bytes_read(batch, self.bpp)
-        flops = batch * (2 * self.active + self.attn)
-        comm = self.comm0 + self.comm1 * batch
+            w_read = self.read(batch)
+        pp = self.pp
+        u = batch if batch >= pp else float(pp)
+        flops = u * (2 * self.active + self.attn)
+        comm = self.comm0 + self.comm1 * u / pp
         if self.spec is not None:
-            return self.spec.per_token(w_read / self.eff_bw, batch * self.ctx * self.kv / self.eff_bw,
+            return self.spec.per_token(w_read / self.eff_bw, u * self.ctx * self.kv_eff / self.eff_bw,
                                        flops / self.eff_peak, comm, flops / self.eff_dec)
-        t_mem = (w_read + batch * self.ctx * self.kv) / self.eff_bw + flops / self.eff_dec
+        t_mem = (w_read + u * self.ctx * self.kv_eff) / self.eff_bw + flops / self.eff_dec
         return t_mem, flops / self.eff_peak, comm
 
     def tpot(self, batch: int) -> float:
@@ -435,12 +567,14 @@ class Shape:
         """For a dense model every step term is linear in ``B``: ``x + y B``.
         The largest ``B`` keeping each term under its target, or None for an
         MoE model (whose weight reads grow with ``B`` non-linearly)."""
-        m = self.model
-        if self.spec is not None or self.split or (m.experts > 1 and m.params_total_B > m.params_active_B):
+        m, pp = self.model, self.pp
+        if self.spec is not None or self.split or m.expert_params_B > 0 or self.dp > 1:
             return None
-        x_mem = self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
-        y_mem = self.ctx * self.kv / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec + self.comm1
-        y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1
+        # a pipeline at B >= pp: every term linear too (weights read pp times)
+        x_mem = pp * self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
+        y_mem = (self.ctx * self.kv_eff / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec
+                 + self.comm1 / pp)
+        y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1 / pp
         if self.static:
             # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
             terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
@@ -454,8 +588,12 @@ class Shape:
     def at(self, batch: int, limit: str) -> ReplicaPerf:
         """The replica's figures at ``batch`` (``limit`` says what set it)."""
         o, c = self.o, self.work.cached_tokens
-        w_read = self.model.weight_bytes_read(batch, self.bpp)
+        w_read = self.read(batch)
         t_mem, t_cmp, comm = self.parts(batch, w_read)
+        u, lay = self.slots(batch), self.layout
+        # the communication by kind, scaled as t_comm is (per output token with speculation)
+        raw = [a + b * u / lay.pp for a, b in zip(*self.comm_parts, strict=True)]
+        kinds = [x * comm / sum(raw) for x in raw] if sum(raw) > 0 else [0.0, 0.0, 0.0]
         tau = self.spec.tokens_per_step if self.spec is not None else 1.0
         step = max(t_mem, t_cmp) + comm
         t_pre, r = self.t_pre, self.r
@@ -475,7 +613,7 @@ class Shape:
         # the decode steps' time, of which the cached prefix's KV reads take the
         # share of bytes they move when steps are bandwidth-bound.
         decode_alone = o * r * step / batch
-        cached_read = batch * c * self.kv / self.eff_bw
+        cached_read = batch * c * self.kv_eff / self.eff_bw
         if self.spec is not None:  # per output token, as t_mem and the step are
             cached_read /= self.spec.tokens_per_step
         frac_cached = cached_read / step if t_mem >= t_cmp else 0.0
@@ -514,12 +652,21 @@ class Shape:
             mfu=self.eff_peak / self.peak,
             # achieved share of peak bandwidth while the step moves its bytes
             # (speculation: t_mem is per output token, a verify step takes tau of them)
-            mbu=(w_read + batch * self.ctx * self.kv) / (self.bw * t_mem * tau),
+            mbu=(w_read + u * self.ctx * self.kv_eff) / (self.bw * t_mem * tau),
             decode_flops=self.fit.decode_flops if self.eff_dec != math.inf else 0.0,
             efficiency_family=self.fit.family if self.fit else "",
             band=self.fit.band() if self.fit else 1.0,
             spec_tokens_per_step=tau,
             ttft_extra_s=self.ttft_extra,
+            tensor=lay.tp,
+            pipeline=lay.pp,
+            expert=lay.ep,
+            attention_dp=lay.dp,
+            parallel=lay.label,
+            weight_GB_per_gpu=self.w_bytes / self.tp / 1e9,
+            t_allreduce_s=kinds[0],
+            t_alltoall_s=kinds[1],
+            t_handoff_s=kinds[2],
         )
 
 
@@ -587,7 +734,111 @@ def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float, latency_s: flo
     return 2 * model.layers * (latency_s + per_reduce)
 
 
+#: Bytes of one activation element sent between GPUs (BF16) [B].
+BYTES_PER_ACTIVATION = 2.0
+
+
+def _one_way(GBps: float) -> float:
+    """One direction of a link quoted bidirectionally [B/s]."""
+    return GBps * 1e9 / 2
+
+
+def t_alltoall(model: Model, hw: Accelerator, ep: int, tokens: float,
+               latency_s: float = ALLREDUCE_LATENCY_S) -> float:
+    """Expert-parallel dispatch and combine per pass of ``tokens`` tokens [s].
+
+    Derivation
+    ----------
+    Each MoE layer sends every token's hidden state to the GPUs holding its
+    ``k = experts_per_token`` experts (dispatch) and brings the ``k`` outputs
+    back (combine): ``hidden_size x 2 B x k`` per token each way (BF16; the
+    DeepSeek-V3 report dispatches in FP8, which would halve the first, and
+    its node-limited routing caps the nodes a token reaches, neither
+    modeled). With the experts spread evenly over ``ep`` GPUs and the tokens
+    too (``tokens / ep`` per GPU), a GPU sends ``tokens / ep x k x hidden x
+    2 B`` per all-to-all, of which ``(ep - 1) / ep`` leaves it. When the
+    group spans scale-up domains of ``d`` GPUs (``scale_up_domain_GPUs``,
+    with ``scale_out_GBps`` given), ``(d - 1) / ep`` of it stays on the
+    scale-up link and ``(ep - d) / ep`` crosses the scale-out network; the
+    two run at once, so the slower sets the time, and each all-to-all pays a
+    second latency for the network phase. Per pass: ``2 x layers x (latency
+    + bytes / one-way bandwidth)``, every layer counted as an MoE layer
+    (DeepSeek-V3's first 3 of 61 are dense: an overcount of 5%). 0 for ``ep
+    <= 1``.
+
+    Expert parallelism as deployed: DeepSeek-V3 prefills on units of 32 GPUs
+    (attention TP4 with DP8, experts EP32) and decodes on 320 (attention TP4
+    with DP80, experts EP320) (arXiv:2412.19437, section 3.4); vLLM and
+    SGLang run the experts over ``TP x DP`` GPUs with data-parallel attention
+    (https://docs.vllm.ai/en/latest/serving/expert_parallel_deployment/).
+    """
+    if ep <= 1:
+        return 0.0
+    sent = tokens / ep * model.experts_per_token * model.hidden_size * BYTES_PER_ACTIVATION  # [B per GPU]
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    if d and out and ep > d:
+        move = max(sent * (d - 1) / ep / _one_way(hw.scale_up_GBps), sent * (ep - d) / ep / _one_way(out))
+        return 2 * model.layers * (2 * latency_s + move)
+    return 2 * model.layers * (latency_s + sent * (ep - 1) / ep / _one_way(hw.scale_up_GBps))
+
+
+def t_handoff(model: Model, hw: Accelerator, layout: Layout, tokens: float,
+              latency_s: float = ALLREDUCE_LATENCY_S) -> float:
+    """Pipeline hand-offs per pass of ``tokens`` tokens through all stages [s].
+
+    Derivation
+    ----------
+    Between consecutive stages each token's hidden state moves once:
+    ``tokens x hidden_size x 2 B``, split over the stage's GPUs (each sends
+    its share over its own link), ``pp - 1`` times per pass; and each of the
+    ``pp`` hops (the last returns the sampled tokens to the first stage) pays
+    one message latency: ``pp x latency + (pp - 1) x tokens x hidden x 2 B /
+    stage GPUs / one-way bandwidth``. The link is the scale-out network when
+    the replica spans more GPUs than one scale-up domain (and the spec gives
+    both figures), else the scale-up link. vLLM's advice for models larger
+    than a node: tensor parallel inside each node, pipeline stages across
+    nodes (https://docs.vllm.ai/en/v0.8.3/serving/distributed_serving.html).
+    0 for ``pp = 1``.
+    """
+    pp = layout.pp
+    if pp <= 1:
+        return 0.0
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    link = out if d and out and layout.gpus > d else hw.scale_up_GBps
+    per_gpu = tokens * model.hidden_size * BYTES_PER_ACTIVATION / layout.stage_gpus
+    return pp * latency_s + (pp - 1) * per_gpu / _one_way(link)
+
+
+def parallel_comm(model: Model, hw: Accelerator, layout: Layout, tokens: float,
+                  latency_s: float = ALLREDUCE_LATENCY_S) -> tuple[float, float, float]:
+    """A replica's communication per pass of ``tokens`` tokens through every layer [s]:
+    tensor-parallel all-reduces, expert-parallel all-to-alls, pipeline hand-offs.
+
+    The all-reduces are :func:`t_comm`'s over ``tp`` GPUs for the ``tokens /
+    dp`` tokens of one attention group; with expert parallelism only the
+    attention's remains (the MoE output is gathered by the combine), half of
+    :func:`t_comm`. The all-to-alls are :func:`t_alltoall`'s, the hand-offs
+    :func:`t_handoff`'s. A pipeline's stages each hold ``layers / pp``
+    layers, so a pass through all of them sums to the whole model's terms.
+    """
+    ar = t_comm(model, hw, layout.tp, tokens / layout.dp, latency_s)
+    if layout.ep > 1:
+        ar /= 2
+    return (ar, t_alltoall(model, hw, layout.ep, tokens, latency_s),
+            t_handoff(model, hw, layout, tokens, latency_s))
+
+
+@functools.lru_cache(maxsize=1024)
+def _comm_terms(model: Model, hw: Accelerator, layout: Layout, latency_s: float):
+    """:func:`parallel_comm` as ``(fixed, per token)`` by kind: linear in the tokens [s, s/token]."""
+    zero, one = parallel_comm(model, hw, layout, 0.0, latency_s), parallel_comm(model, hw, layout, 1.0, latency_s)
+    return zero, tuple(b - a for a, b in zip(zero, one, strict=True))
+
+
 TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+
+#: Pipeline depths the shape search tries.
+PP_CHOICES = (1, 2, 4, 8)
 
 
 def throughput(

@@ -247,7 +247,8 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
             sh = memo.get(key) if memo is not None else None
             if sh is None:
                 sh = Shape(model, hw, lay.tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
-                           ttft_extra=ttft_extra, pp=lay.pp, ep=lay.ep)
+                           ttft_extra=ttft_extra, pp=lay.pp, ep=lay.ep,
+                           like=next(iter(built.values()), None))
                 if memo is not None:
                     memo[key] = sh
             built[lay] = sh

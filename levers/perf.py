@@ -21,7 +21,6 @@ stored once per replica, not once per sequence.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -105,6 +104,11 @@ class ReplicaPerf:
         The decode step's communication split into tensor-parallel
         all-reduces, expert-parallel all-to-alls and pipeline hand-offs [s];
         they add up to ``t_comm_s``.
+    kv_copies
+        Copies of each token's KV the tensor-parallel group keeps (see
+        :attr:`levers.models.Model.kv_shards`).
+    slots
+        Sequence slots a decode step costs, ``max(batch, pp)`` [sequences].
     batch
         Sequences decoding at once.
     batch_limit
@@ -188,6 +192,8 @@ class ReplicaPerf:
     t_allreduce_s: float = 0.0
     t_alltoall_s: float = 0.0
     t_handoff_s: float = 0.0
+    kv_copies: float = 1.0
+    slots: float = 0.0
 
 
 class Core:
@@ -330,6 +336,7 @@ class Shape:
     """
 
     __slots__ = (
+        "_base",
         "_slo",
         "active",
         "attn",
@@ -375,19 +382,36 @@ class Shape:
 
     def __init__(self, model: Model, hw: Accelerator, tp: int, weights: str, kv_cache: str,
                  work: Workload, engine: Engine, kv_room: float | None = None, *,
-                 spec=None, ttft_extra: float = 0.0, split: bool = False, pp: int = 1, ep: int = 1) -> None:
+                 spec=None, ttft_extra: float = 0.0, split: bool = False, pp: int = 1, ep: int = 1,
+                 like: Shape | None = None) -> None:
         p, c, o = work.prompt_tokens, work.cached_tokens, work.output_tokens
         self.layout = lay = Layout(tp, pp, ep)
         gpus, dp = lay.gpus, lay.dp
         self.pp, self.dp = pp, dp
         self.model, self.hw, self.tp, self.work, self.engine = model, hw, gpus, work, engine
         self.weights, self.kv_cache, self.o = weights, kv_cache, o
-        self.fmt = compute_format(weights, hw)
-        self.bpp = BYTES_PER_PARAM[weights]
+        # like: a shape of the same model, accelerator, formats, workload and
+        # engine in another layout, whose layout-free figures are reused
+        if like is None:
+            fmt = compute_format(weights, hw)
+            static = engine.batching == "static"
+            r = engine.longest_over_mean if static else 1.0
+            ctx = p + (o * r if static else o) / 2
+            new = p - c
+            active = model.params_active_B * 1e9
+            auto = not (engine.mfu and engine.mbu)
+            fit = (engine.efficiency or efficiency.for_hardware(hw.id)) if auto else None
+            self._base = (fmt, BYTES_PER_PARAM[weights], model.kv_bytes_per_token(BYTES_PER_KV[kv_cache]),
+                          static, r, ctx, active, model.attention_flops_per_token(ctx),
+                          2 * active * new + model.attention_flops_per_token(c + new / 2) * new, fit,
+                          engine.mfu or fit.prefill_share(fmt), model.expert_params_B)
+        else:
+            self._base = like._base
+        (self.fmt, self.bpp, self.kv, self.static, self.r, self.ctx, self.active, self.attn, pre_flops,
+         self.fit, share, expert_B) = self._base
         self.mem = hw.hbm_GB * 1e9 * gpus * engine.memory_utilization
-        self.shared_bytes = (model.params_total_B - model.expert_params_B) * 1e9 * self.bpp
+        self.shared_bytes = (model.params_total_B - expert_B) * 1e9 * self.bpp
         self.w_bytes = model.params_total_B * 1e9 * self.bpp + (dp - 1) * self.shared_bytes
-        self.kv = model.kv_bytes_per_token(BYTES_PER_KV[kv_cache])
         self.kv_eff = self.kv * tp / min(tp, model.kv_shards)
         # Speculative decoding (:mod:`levers.speculative`): the drafter's weights
         # sit beside the target's, and a draft model keeps its own KV per sequence.
@@ -395,8 +419,6 @@ class Shape:
         # prompts are prefilled elsewhere, so no chunks ride in its steps.
         self.spec, self.ttft_extra, self.split = spec, ttft_extra, split
         self.budget = self.mem - self.w_bytes - (spec.draft_weight_bytes if spec else 0.0)
-        self.static = engine.batching == "static"
-        self.r = engine.longest_over_mean if self.static else 1.0
         self.resident = (p - c) + (o * self.r if self.static else o / 2)
         # kv_room: memory this model may use for KV (a shared pool gives each
         # model a part of what both models' weights leave).
@@ -404,22 +426,16 @@ class Shape:
         per_seq = self.resident * self.kv_eff * (1.0 + (spec.kv_share if spec else 0.0))
         # each attention data-parallel group holds its own sequences
         self.b_mem = dp * int(self.room / dp // per_seq) if self.room > 0 and per_seq > 0 else 0
-        self.active = model.params_active_B * 1e9
-        self.ctx = p + (o * self.r if self.static else o) / 2
         self.peak = peak = hw.peak_TFLOPS(self.fmt) * 1e12 * gpus
         self.bw = bw = hw.hbm_bandwidth_TBps * 1e12 * gpus
-        auto = not (engine.mfu and engine.mbu)
-        self.fit = (engine.efficiency or efficiency.for_hardware(hw.id)) if auto else None
         if engine.mbu:  # a fixed share: the roofline's max(bandwidth, compute)
             self.eff_bw, self.eff_dec = bw * engine.mbu, math.inf
             latency = ALLREDUCE_LATENCY_S
         else:  # the family's decode curve, and its collective latency
             self.eff_bw, self.eff_dec = bw * self.fit.bw, peak * self.fit.decode_flops
             latency = self.fit.allreduce_us * 1e-6
-        self.eff_peak = peak * (engine.mfu or self.fit.prefill_share(self.fmt))
-        self.attn = model.attention_flops_per_token(self.ctx)
+        self.eff_peak = peak * share
         new = p - c
-        pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
         # communication per pass of n tokens = comm0 + comm1 x n: linear in the
         # tokens (see parallel_comm); kept by kind for the derivation
         self.comm_parts = zero, per = _comm_terms(model, hw, lay, latency)
@@ -564,26 +580,44 @@ class Shape:
                     o * (t_cmp + comm) / batch)
 
     def _linear_batch(self, tpot_s: float, ttft_s: float) -> int | None:
-        """For a dense model every step term is linear in ``B``: ``x + y B``.
-        The largest ``B`` keeping each term under its target, or None for an
-        MoE model (whose weight reads grow with ``B`` non-linearly)."""
-        m, pp = self.model, self.pp
-        if self.spec is not None or self.split or m.expert_params_B > 0 or self.dp > 1:
+        """A guess of :meth:`slo_batch`'s answer, which the caller checks.
+
+        For a dense model every step term is linear in ``B``: ``x + y B`` (a
+        pipeline too, at ``B >= pp``, its weights read ``pp`` times), and the
+        largest ``B`` keeping each term under its target is exact. A mixture
+        of experts reads more experts as ``B`` grows; holding the reads at
+        those of the previous guess and solving again, from memory's batch
+        down, settles in a few rounds since the reads saturate. None with
+        speculation or a disaggregated replica."""
+        if self.spec is not None or self.split:
             return None
-        # a pipeline at B >= pp: every term linear too (weights read pp times)
-        x_mem = pp * self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
+        pp = self.pp
         y_mem = (self.ctx * self.kv_eff / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec
                  + self.comm1 / pp)
         y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1 / pp
-        if self.static:
-            # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
-            terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
-                     (x_mem, y_mem + self.t_pre, ttft_s), (self.comm0, y_cmp + self.t_pre, ttft_s)]
-        else:
-            y_cmp += self.t_pre / self.o
-            terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
-                     (x_mem + self.t_pre, y_mem, ttft_s), (self.comm0 + self.t_pre, y_cmp, ttft_s)]
-        return int(min((t - x) / y for x, y, t in terms if y > 0))
+        c0, pre = self.comm0, self.t_pre
+
+        def solve(reads: float) -> int:
+            x_mem = reads / self.eff_bw + c0
+            if self.static:
+                # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
+                terms = [(x_mem, y_mem, tpot_s), (c0, y_cmp, tpot_s),
+                         (x_mem, y_mem + pre, ttft_s), (c0, y_cmp + pre, ttft_s)]
+            else:
+                y = y_cmp + pre / self.o
+                terms = [(x_mem, y_mem, tpot_s), (c0, y, tpot_s),
+                         (x_mem + pre, y_mem, ttft_s), (c0 + pre, y, ttft_s)]
+            return int(min((t - x) / y for x, y, t in terms if y > 0))
+
+        if self.model.expert_params_B <= 0:
+            return solve(self.read(pp))
+        g = max(self.cap, 1)
+        for _ in range(4):
+            nxt = max(1, min(solve(self.read(g)), self.cap))
+            if nxt == g:
+                break
+            g = nxt
+        return g
 
     def at(self, batch: int, limit: str) -> ReplicaPerf:
         """The replica's figures at ``batch`` (``limit`` says what set it)."""
@@ -667,6 +701,8 @@ class Shape:
             t_allreduce_s=kinds[0],
             t_alltoall_s=kinds[1],
             t_handoff_s=kinds[2],
+            kv_copies=self.kv_eff / self.kv if self.kv else 1.0,
+            slots=u,
         )
 
 
@@ -679,13 +715,17 @@ def replica(
     work: Workload,
     engine: Engine,
     concurrency: int = 0,
+    *,
+    pp: int = 1,
+    ep: int = 1,
 ) -> ReplicaPerf | None:
     """Model one replica at the largest batch memory, ``max_batch`` and
     ``concurrency`` allow; None when the model or one sequence does not fit.
 
-    See :class:`Shape` for the derivation.
+    ``tp``, ``pp`` and ``ep`` give its :class:`Layout`. See :class:`Shape`
+    for the derivation.
     """
-    sh = Shape(model, hw, tp, weights, kv_cache, work, engine)
+    sh = Shape(model, hw, tp, weights, kv_cache, work, engine, pp=pp, ep=ep)
     if not sh.fits:
         return None
     limits = [(sh.b_mem, "memory")]
@@ -828,11 +868,25 @@ def parallel_comm(model: Model, hw: Accelerator, layout: Layout, tokens: float,
             t_handoff(model, hw, layout, tokens, latency_s))
 
 
-@functools.lru_cache(maxsize=1024)
+_COMM: dict = {}
+
+
 def _comm_terms(model: Model, hw: Accelerator, layout: Layout, latency_s: float):
-    """:func:`parallel_comm` as ``(fixed, per token)`` by kind: linear in the tokens [s, s/token]."""
+    """:func:`parallel_comm` as ``(fixed, per token)`` by kind: linear in the tokens [s, s/token].
+
+    Kept per model and accelerator object (the entry holds both, so their
+    ids stay theirs while it lives).
+    """
+    key = (id(model), id(hw), layout, latency_s)
+    got = _COMM.get(key)
+    if got is not None and got[0] is model and got[1] is hw:
+        return got[2]
     zero, one = parallel_comm(model, hw, layout, 0.0, latency_s), parallel_comm(model, hw, layout, 1.0, latency_s)
-    return zero, tuple(b - a for a, b in zip(zero, one, strict=True))
+    terms = zero, tuple(b - a for a, b in zip(zero, one, strict=True))
+    if len(_COMM) > 4096:
+        _COMM.clear()
+    _COMM[key] = (model, hw, terms)
+    return terms
 
 
 TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -859,8 +913,23 @@ def throughput(
     longest_over_mean: float = 2.0,
     max_batch: int = 0,
     slo: tuple[float, float] | None = None,
+    pp: int = 1,
+    attention_dp: int = 1,
+    expert_parallel: bool = False,
+    best_layout: bool = False,
 ) -> dict:
-    """Throughput of one replica on ``gpus`` accelerators (tensor parallel).
+    """Throughput of one replica on ``gpus`` accelerators.
+
+    The layout (:class:`Layout`): ``pp`` pipeline stages of ``gpus / pp``
+    GPUs each; within a stage, tensor parallel over ``gpus / pp /
+    attention_dp`` GPUs, and with ``expert_parallel`` a mixture of experts
+    spreads its experts over all the stage's GPUs with the attention in
+    ``attention_dp`` data-parallel groups (vLLM's ``--tensor-parallel-size``,
+    ``--pipeline-parallel-size``, ``--data-parallel-size`` and
+    ``--enable-expert-parallel``). With ``best_layout`` every layout of
+    ``gpus`` GPUs the fleet search would try (:func:`levers.sizing.layouts`)
+    is modeled and the one with the most output tokens/s (meeting ``slo``
+    when given) is reported.
 
     The batch is the largest that memory, ``max_batch`` and ``concurrency``
     allow (0: no cap); with ``slo = (tpot_s, ttft_s)`` it is further held to
@@ -877,12 +946,27 @@ def throughput(
     Raises
     ------
     InputError
-        When the model plus one sequence does not fit on ``gpus`` accelerators.
+        When the layout does not divide ``gpus``, asks for experts on a dense
+        model, or the model plus one sequence does not fit on ``gpus``
+        accelerators.
     """
     engine = Engine(batching=batching, mfu=mfu, mbu=mbu, memory_utilization=memory_utilization,
                     max_batch=max_batch, longest_over_mean=longest_over_mean)
     work = Workload(input_tokens, min(cached_tokens, input_tokens), output_tokens)
-    sh = Shape(model, hw, gpus, weights, kv_cache, work, engine)
+    if best_layout:
+        from .sizing import layouts
+
+        tried = [Shape(model, hw, lay.tp, weights, kv_cache, work, engine, pp=lay.pp, ep=lay.ep)
+                 for lay in layouts(model, hw, weights, engine) if lay.gpus == gpus]
+        tried = [sh for sh in tried if sh.fits]
+        if not tried:
+            raise InputError("gpus", f"no layout of {gpus} x {hw.id} holds {model.id} at {weights} plus one "
+                                     f"{input_tokens + output_tokens}-token sequence; layouts exist for 1-64 "
+                                     "GPUs in powers of 2")
+        ranked = [(_fastest(sh, slo, max_batch, concurrency), i) for i, sh in enumerate(tried)]
+        sh = tried[max(ranked)[1]]
+    else:
+        sh = _shape_of(model, hw, gpus, weights, kv_cache, work, engine, pp, attention_dp, expert_parallel)
     if not sh.fits:
         need = model.params_total_B * BYTES_PER_PARAM[weights]
         raise InputError(
@@ -931,7 +1015,48 @@ def throughput(
         "weight_GB": r.weight_GB,
         "kv_budget_GB": r.kv_budget_GB,
         "kv_bytes_per_token": r.kv_bytes_per_token,
+        "parallel": r.parallel,
+        "tensor_parallel": r.tensor,
+        "pipeline_parallel": r.pipeline,
+        "expert_parallel": r.expert,
+        "attention_dp": r.attention_dp,
+        "weight_GB_per_gpu": r.weight_GB_per_gpu,
+        "allreduce_ms_per_step": r.t_allreduce_s * 1e3,
+        "alltoall_ms_per_step": r.t_alltoall_s * 1e3,
+        "handoff_ms_per_step": r.t_handoff_s * 1e3,
     }
+
+
+def _shape_of(model: Model, hw: Accelerator, gpus: int, weights: str, kv_cache: str, work: Workload,
+              engine: Engine, pp: int, attention_dp: int, expert_parallel: bool) -> Shape:
+    """The replica shape of :func:`throughput`'s layout arguments, checked."""
+    if gpus % pp:
+        raise InputError("pp", f"{pp} pipeline stages do not divide {gpus} GPUs; allowed: a divisor of --gpus")
+    stage = gpus // pp
+    if stage % attention_dp:
+        raise InputError("attention-dp", f"{attention_dp} attention groups do not divide the {stage} GPUs of a "
+                                         "stage; allowed: a divisor of --gpus / --pp")
+    if attention_dp > 1 and not expert_parallel:
+        raise InputError("attention-dp", "applies only with --expert-parallel (the groups share the experts)")
+    if expert_parallel and model.expert_params_B <= 0:
+        raise InputError("expert-parallel", f"{model.id} is dense: it has no experts to spread")
+    if expert_parallel and stage > 1 and model.experts % stage:
+        raise InputError("expert-parallel", f"{model.experts} experts do not spread evenly over {stage} GPUs; "
+                                            "allowed: --gpus / --pp dividing the expert count")
+    tp = stage // attention_dp
+    return Shape(model, hw, tp, weights, kv_cache, work, engine, pp=pp,
+                 ep=stage if expert_parallel and stage > 1 else 1)
+
+
+def _fastest(sh: Shape, slo: tuple[float, float] | None, max_batch: int, concurrency: int) -> float:
+    """Output tokens/s of ``sh`` at the batch :func:`throughput` would run (0 when ``slo`` is missed)."""
+    limits = [b for b in (sh.b_mem, max_batch, concurrency) if b]
+    batch = min(limits)
+    if slo is not None:
+        batch = sh.slo_batch(slo[0], slo[1], batch)
+        if batch == 0:
+            return 0.0
+    return sh.core(batch).requests_per_s * sh.o
 
 
 def ceil_div(x: float) -> int:

@@ -225,11 +225,12 @@ def layouts(model, hw, weights: str, engine: Engine) -> tuple[Layout, ...]:
     ----------
     * Tensor parallel alone: every size in ``TP_CHOICES`` (1 to 64), across
       scale-up domains too (:func:`levers.perf.t_comm`).
-    * Pipeline: ``tp`` GPUs per stage inside one scale-up domain of ``d``
-      GPUs, ``pp`` of ``PP_CHOICES`` stages, for replicas wider than a domain
-      (``tp x pp > d``): tensor parallel within a node, pipeline across nodes,
-      vLLM's advice for a model larger than a node. Only for accelerators
-      whose spec gives ``scale_up_domain_GPUs`` and ``scale_out_GBps``.
+    * Pipeline: one scale-up domain of ``d`` GPUs per stage, tensor
+      parallel, and 2, 4 or 8 stages (``PP_CHOICES``): tensor parallel within
+      a node, pipeline across nodes, vLLM's advice for a model larger than a
+      node (https://docs.vllm.ai/en/v0.8.3/serving/distributed_serving.html).
+      Only for accelerators whose spec gives ``scale_up_domain_GPUs`` and
+      ``scale_out_GBps``.
     * Experts (mixture-of-experts models): attention tensor-parallel over
       ``tp`` GPUs inside one domain, experts over ``ep = tp x dp`` GPUs (``dp``
       a power of 2, ``ep`` dividing the expert count), one stage.
@@ -247,8 +248,7 @@ def _layouts(model, hw, weights: str, memory_utilization: float) -> tuple[Layout
     d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
     cands = [Layout(tp) for tp in TP_CHOICES]
     if d and out:
-        cands += [Layout(tp, pp) for tp in TP_CHOICES for pp in PP_CHOICES[1:]
-                  if tp <= d < tp * pp <= MAX_REPLICA_GPUS]
+        cands += [Layout(d, pp) for pp in PP_CHOICES[1:] if d * pp <= MAX_REPLICA_GPUS]
     expert = model.expert_params_B * 1e9 * BYTES_PER_PARAM[weights]
     if expert > 0:
         for tp in TP_CHOICES:

@@ -239,20 +239,20 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                            network_GBps=disagg_network_GBps)
     built: dict = {}
     tried = layouts(model, hw, cfg.weights, eng)
+    # the memo holds, per model, accelerator, formats, workload and engine, the shapes by layout
+    key = (model.id, model.params_total_B, hw.id, cfg.weights, cfg.kv_cache, work, eng, spec, ttft_extra)
+    kept = memo.setdefault(key, {}) if memo is not None else {}
 
     def shape(lay) -> Shape:
-        if lay not in built:
-            key = (model.id, model.params_total_B, hw.id, lay, cfg.weights, cfg.kv_cache, work, eng, spec,
-                   ttft_extra)
-            sh = memo.get(key) if memo is not None else None
+        sh = built.get(lay)
+        if sh is None:
+            sh = kept.get(lay)
             if sh is None:
-                sh = Shape(model, hw, lay.tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
-                           ttft_extra=ttft_extra, pp=lay.pp, ep=lay.ep,
-                           like=next(iter(built.values()), None))
-                if memo is not None:
-                    memo[key] = sh
+                sh = kept[lay] = Shape(model, hw, lay.tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
+                                       ttft_extra=ttft_extra, pp=lay.pp, ep=lay.ep,
+                                       like=next(iter(kept.values()), None))
             built[lay] = sh
-        return built[lay]
+        return sh
 
     def search(t: Targets):
         best = None

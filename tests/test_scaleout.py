@@ -336,3 +336,12 @@ def test_layout_arguments_checked_in_the_api():
     with pytest.raises(InputError) as exc:
         perf.throughput(m, hw, 8, "fp8", "fp8", 1000, 100, mfu=0.0, mbu=0.0, memory_utilization=0.9, pp=3)
     assert exc.value.field == "pp"
+
+
+def test_python_api_takes_the_layout():
+    import levers
+
+    r = levers.throughput("llama-3.1-405b", "h100", 16, weights="bf16", kv_cache="bf16", pp=2)
+    assert (r["tensor_parallel"], r["pipeline_parallel"], r["gpus"]) == (8, 2, 16)
+    # 810 GB of BF16 weights over 16 GPUs
+    assert r["weight_GB_per_gpu"] == pytest.approx(405.85 * 2 / 16, rel=1e-3)

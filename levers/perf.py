@@ -109,6 +109,10 @@ class ReplicaPerf:
         :attr:`levers.models.Model.kv_shards`).
     slots
         Sequence slots a decode step costs, ``max(batch, pp)`` [sequences].
+    ttft_layout_s
+        What the layout adds to one prompt's prefill latency over ``prefill_s``
+        (pipeline stages in turn, attention on one data-parallel group) [s];
+        included in ``ttft_s`` and ``ttft_extra_s``.
     batch
         Sequences decoding at once.
     batch_limit
@@ -194,6 +198,7 @@ class ReplicaPerf:
     t_handoff_s: float = 0.0
     kv_copies: float = 1.0
     slots: float = 0.0
+    ttft_layout_s: float = 0.0
 
 
 class Core:
@@ -333,6 +338,16 @@ class Shape:
     per micro-batch: ``W_read = pp x W_read(u / pp)``. Below ``pp``
     sequences the stages idle (the pipeline bubble): throughput per GPU falls
     as ``B / pp`` while TPOT stays a full cycle.
+
+    Prefill spreads over all ``G`` GPUs when many prompts are in flight, so
+    ``t_pre`` (a request's cost) uses the replica's whole compute. One
+    prompt's own latency is longer when the layout splits the replica: its
+    attention and shared weights run on its group's ``tp`` GPUs, its experts
+    on a stage's ``g`` GPUs, and the stages one after another, ``(F_shared /
+    tp + F_experts / g) / (peak per GPU x share)``; the difference from
+    ``t_pre`` is added to TTFT (``ttft_layout``; the prompt taken as one
+    chunk, so a pipeline's stages do not overlap on it). 0 for tensor
+    parallelism alone.
     """
 
     __slots__ = (
@@ -375,6 +390,7 @@ class Shape:
         "t_pre",
         "tp",
         "ttft_extra",
+        "ttft_layout",
         "w_bytes",
         "weights",
         "work",
@@ -445,6 +461,17 @@ class Shape:
         # decode steps, so a request is not charged a whole pass's fitted
         # collective latency; that latency applies to decode steps.
         self.t_pre = pre_flops / self.eff_peak + pre_comm0 + self.comm1 * new
+        # One prompt's own latency (see the class docstring): its attention and
+        # shared weights run on its group of tp GPUs, stage after stage, its
+        # experts on a stage's GPUs; t_pre spreads all of it over the replica.
+        g = lay.stage_gpus
+        if g * pp > tp:
+            f_exp = 2 * new * model.experts_per_token / model.experts * expert_B * 1e9 if expert_B else 0.0
+            alone = ((pre_flops - f_exp) / tp + f_exp / g) * gpus / self.eff_peak
+            self.ttft_layout = max(alone - pre_flops / self.eff_peak, 0.0)
+        else:
+            self.ttft_layout = 0.0
+        self.ttft_extra = ttft_extra + self.ttft_layout
         self._slo: dict = {}
 
     @property
@@ -596,6 +623,7 @@ class Shape:
                  + self.comm1 / pp)
         y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1 / pp
         c0, pre = self.comm0, self.t_pre
+        ttft_s -= self.ttft_extra
 
         def solve(reads: float) -> int:
             x_mem = reads / self.eff_bw + c0
@@ -692,6 +720,7 @@ class Shape:
             band=self.fit.band() if self.fit else 1.0,
             spec_tokens_per_step=tau,
             ttft_extra_s=self.ttft_extra,
+            ttft_layout_s=self.ttft_layout,
             tensor=lay.tp,
             pipeline=lay.pp,
             expert=lay.ep,

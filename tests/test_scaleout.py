@@ -345,3 +345,25 @@ def test_python_api_takes_the_layout():
     assert (r["tensor_parallel"], r["pipeline_parallel"], r["gpus"]) == (8, 2, 16)
     # 810 GB of BF16 weights over 16 GPUs
     assert r["weight_GB_per_gpu"] == pytest.approx(405.85 * 2 / 16, rel=1e-3)
+
+
+def test_one_prompt_waits_for_every_stage_and_its_own_attention_group():
+    # Llama 3.1 405B FP8 on TP8 x PP2: the prompt's 1,000 tokens pass the two stages in turn, each on
+    # 8 GPUs, so its latency is twice what the 16 GPUs together take: the extra is one pass's compute.
+    m, hw = models.get("llama-3.1-405b"), specs.get("h100")
+    eng = perf.Engine("continuous", 0.0, 0.0, 0.9, 0, 2.0)
+    work = perf.Workload(1000, 0, 200)
+    r = perf.Shape(m, hw, 8, "fp8", "fp8", work, eng, pp=2).at(8, "memory")
+    flops = 1000 * 2 * m.params_active_B * 1e9 + m.attention_flops_per_token(500) * 1000
+    per_gpu = hw.peak_TFLOPS("fp8") * 1e12 * r.mfu
+    assert r.ttft_layout_s == pytest.approx(flops / (16 * per_gpu))
+    assert r.ttft_s == pytest.approx(r.prefill_s + r.tpot_s + r.ttft_layout_s)
+    # DeepSeek-V3 on TP1 x EP16: the shared part's FLOPs on one GPU, the experts' on 16
+    ds = models.get("deepseek-v3")
+    d = perf.Shape(ds, hw, 1, "fp8", "fp8", work, eng, ep=16).at(8, "memory")
+    f_all = 1000 * 2 * ds.params_active_B * 1e9 + ds.attention_flops_per_token(500) * 1000
+    f_exp = 1000 * 2 * 8 / 256 * ds.expert_params_B * 1e9
+    per_gpu = hw.peak_TFLOPS("fp8") * 1e12 * d.mfu
+    assert d.ttft_layout_s == pytest.approx((f_all - f_exp) / per_gpu + f_exp / (16 * per_gpu) - f_all / (16 * per_gpu))
+    # tensor parallelism alone adds nothing
+    assert perf.Shape(m, hw, 16, "fp8", "fp8", work, eng).at(8, "memory").ttft_layout_s == 0.0

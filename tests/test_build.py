@@ -341,7 +341,7 @@ def test_site_left_aside_by_a_crashed_swap_is_restored(tmp_path):
     assert running.is_dir()
 
 
-@pytest.mark.parametrize("which", ["hardware", "model", "efficiency fit"])
+@pytest.mark.parametrize("which", ["hardware", "model", "efficiency fit", "sustained clocks"])
 def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_path, which):
     import shutil
 
@@ -356,9 +356,13 @@ def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_pa
         bad = project / "levers" / "model_specs" / "mixtral-8x7b.toml"
         bad.write_bytes(bad.read_bytes().replace(b"Mixtral 8x7B", "Mixtral \xe9".encode("latin-1")))
         field = "not valid UTF-8"
-    else:
+    elif which == "efficiency fit":
         bad = project / "levers" / "measurements" / "efficiency_fit.toml"
         bad.write_text(bad.read_text() + "\n[family.\n")
+        field = "not valid TOML"
+    else:
+        bad = project / "levers" / "measurements" / "sustained_clocks.toml"
+        bad.write_text(bad.read_text() + "\n[part.\n")
         field = "not valid TOML"
     cmd = [sys.executable, str(REPO_ROOT / "build.py"), str(APP), "--out", str(tmp_path / "dist"),
            "--project", str(project)]

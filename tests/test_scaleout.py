@@ -271,6 +271,15 @@ def test_formulas_show_the_communication_terms():
         if f.perf.expert > 1:
             line = lines["expert-parallel dispatch + combine per step"]
             assert f"/ {f.perf.expert} × 8 × 7,168 × 2 B" in line.numbers
+            if f.perf.spec_tokens_per_step == 1:  # per step (with speculation: per output token)
+                from levers import efficiency
+
+                hw = specs.get(st.hardware)
+                lat = efficiency.for_hardware(hw.id).allreduce_us * 1e-6 if f.perf.decode_flops else LAT
+                tokens = f.perf.slots / f.perf.pipeline
+                assert f.perf.t_alltoall_s == pytest.approx(
+                    perf.t_alltoall(models.get("deepseek-v3"), hw, f.perf.expert, tokens, lat))
+                assert f"{tokens:,.4g} / {f.perf.expert}" in line.numbers
         if f.perf.pipeline > 1:
             assert "pipeline hand-offs per step" in lines
 

@@ -635,7 +635,8 @@ class Shape:
                 y = y_cmp + pre / self.o
                 terms = [(x_mem, y_mem, tpot_s), (c0, y, tpot_s),
                          (x_mem + pre, y_mem, ttft_s), (c0 + pre, y, ttft_s)]
-            return int(min((t - x) / y for x, y, t in terms if y > 0))
+            best = min((t - x) / y for x, y, t in terms if y > 0)
+            return int(best) if best < 1 << 62 else 1 << 62  # an unbounded target: any batch
 
         if self.model.expert_params_B <= 0:
             return solve(self.read(pp))

@@ -148,7 +148,7 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     lines += [
         Line("TTFT p50 / p90",
              ("batch × prefill + step" if static else "prefill + one step (TPOT)")
-             + " + wait" + (" + the other model's step (shared pool)" if o.pooled else ""),
+             + (" + the layout's added wait" if p.ttft_layout_s > 0 else "") + " + wait" + (" + the other model's step (shared pool)" if o.pooled else ""),
              f"{_g(p.ttft_s * ms)} ms + wait",
              f"{_g(fleet.ttft_p50_s * ms)} / {_g(fleet.ttft_p90_s * ms)} ms"),
         Line("TPOT", ("step time at this batch" if static else "replica time per request × batch / reply")
@@ -280,6 +280,12 @@ def comm_lines(p, m, hw, bpp: float) -> list[Line]:
                           f"{tp} / min({tp}, {m.kv_shards})" + (" (latent attention: one shard)"
                                                                  if m.kv_shards == 1 else ""),
                           f"× {p.kv_copies:g} KV per token"))
+    if p.ttft_layout_s > 0:
+        lines.append(Line("one prompt's added wait under this layout (in TTFT)",
+                          "(F_shared / TP + F_experts / stage GPUs) / (peak per GPU × share) − prefill",
+                          f"attention and shared weights on {tp} GPUs, experts on {stage}, "
+                          + (f"{pp} stages in turn" if pp > 1 else "one stage"),
+                          f"+{_g(p.ttft_layout_s * 1e3)} ms"))
     if p.tp == 1:
         return lines
     latency = (efficiency.for_hardware(hw.id).allreduce_us * 1e-6 if p.decode_flops else ALLREDUCE_LATENCY_S)

@@ -148,7 +148,8 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     lines += [
         Line("TTFT p50 / p90",
              ("batch × prefill + step" if static else "prefill + one step (TPOT)")
-             + (" + the layout's added wait" if p.ttft_layout_s > 0 else "") + " + wait" + (" + the other model's step (shared pool)" if o.pooled else ""),
+             + (" + the layout's added wait" if p.ttft_layout_s > 0 else "") + " + wait"
+             + (" + the other model's step (shared pool)" if o.pooled else ""),
              f"{_g(p.ttft_s * ms)} ms + wait",
              f"{_g(fleet.ttft_p50_s * ms)} / {_g(fleet.ttft_p90_s * ms)} ms"),
         Line("TPOT", ("step time at this batch" if static else "replica time per request × batch / reply")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import efficiency
 from .errors import InputError
@@ -223,9 +224,9 @@ class Core:
         self.prefill_s, self.batch_run_s, self.decode_busy_s = prefill_s, batch_run_s, decode_busy_s
 
 
-@dataclass(frozen=True)
-class Layout:
-    """How one replica spreads a model over accelerators.
+class Layout(NamedTuple):
+    """How one replica spreads a model over accelerators (a tuple, so cheap to
+    hash as a key).
 
     Attributes
     ----------
@@ -907,7 +908,7 @@ def _comm_terms(model: Model, hw: Accelerator, layout: Layout, latency_s: float)
     Kept per model and accelerator object (the entry holds both, so their
     ids stay theirs while it lives).
     """
-    key = (id(model), id(hw), layout, latency_s)
+    key = (id(model), id(hw), *layout, latency_s)
     got = _COMM.get(key)
     if got is not None and got[0] is model and got[1] is hw:
         return got[2]

@@ -445,11 +445,11 @@ def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_pa
     elif which == "efficiency fit":
         bad = project / "levers" / "measurements" / "efficiency_fit.toml"
         bad.write_text(bad.read_text() + "\n[family.\n")
-        field = "not valid TOML"
+        field = "invalid TOML"
     else:
         bad = project / "levers" / "measurements" / "sustained_clocks.toml"
         bad.write_text(bad.read_text() + "\n[part.\n")
-        field = "not valid TOML"
+        field = "invalid TOML"
     cmd = [sys.executable, str(REPO_ROOT / "build.py"), str(APP), "--out", str(tmp_path / "dist"),
            "--project", str(project)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)

@@ -67,7 +67,7 @@
     body.classList.add("cl-static");
   }
 
-  function failed(stage) {
+  function failed(stage, advice) {
     var state = root.dataset.runtime;
     if (state === "ready" || state === "failed") return;
     clearTimeout(stallTimer);
@@ -75,7 +75,7 @@
     mark("failed");
     staticPreview();
     notice("Static preview: " + (stage || "Loading the Python runtime") + " failed, so the " +
-           "controls are not live. Check the connection and retry.");
+           "controls are not live. " + (advice || "Check the connection and retry."));
   }
 
   function stalled() {
@@ -112,7 +112,7 @@
       }
       progress();
     } else if (msg.type === "runtime-error") {
-      failed(msg.stage);
+      failed(msg.stage, msg.advice);
     } else if (msg.type === "render") {
       mark("render");
       clearTimeout(stallTimer);

@@ -301,7 +301,7 @@ def test_custom_pyodide_url_with_source_only_python(tmp_path, site, manifest):
     default = (site / manifest["worker"]).read_text()
     check = default.index("sys.implementation.cache_tag")
     assert check < default.index("micropip.install")
-    assert "the Python of this site is compiled for cpython-313" in default
+    assert 'const compiledFor = "cpython-313";' in default and "is compiled for ${compiledFor}" in default
 
 
 def fake_previous_build(out: Path, files: dict[str, str] | None = None) -> Path:

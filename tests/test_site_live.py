@@ -185,3 +185,26 @@ def test_share_links_go_live_with_their_own_numbers(visit, live, query):
     assert dict(parse_qsl(urlsplit(v.page.url).query)) == dict(parse_qsl(query)), "the address bar lost the link"
     assert not v.foreign
     assert v.errors() == []
+
+
+def test_a_runtime_with_another_python_is_refused_with_what_to_do(visit, live):
+    """The start-up modules are bytecode for one CPython: a worker expecting another cache tag
+    stops before installing anything and says why in the page. (Runs last: it edits the
+    served worker, and puts it back.)"""
+    worker = live.out / live.manifest["worker"]
+    original = worker.read_text()
+    tag = live.manifest["environment"]["bytecode"]["tag"]
+    assert tag and original.count(f'"{tag}"') == 1
+    worker.write_text(original.replace(f'"{tag}"', '"cpython-399"'))
+    try:
+        v = visit()
+        v.page.goto(f"{live.origin}/index.html")
+        v.page.wait_for_function("document.documentElement.dataset.runtime === 'failed'", timeout=READY_TIMEOUT_MS)
+        text = v.page.locator(".cl-runtime-notice-text").inner_text()
+        assert "Checking the Python runtime failed" in text
+        assert f"compiled for cpython-399, but the runtime at {live.pyodide_url} runs {tag}" in text
+        assert "built again for Pyodide" in text
+        timeline = [e["phase"] for e in v.page.evaluate("window.__clTimeline")]
+        assert not any(p.startswith("Installing") for p in timeline), timeline
+    finally:
+        worker.write_text(original)

@@ -215,3 +215,36 @@ def read(entry: Any, filename: str) -> dict[str, Any]:
         raise SpecError(filename, f"not valid UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
                                   "save the file as UTF-8") from None
     return parse_text(text, filename)
+
+
+def folder_entries(path) -> list[tuple[str, Any]]:
+    """``(label, file)`` for every ``*.toml`` file in folder ``path`` (not searched recursively)."""
+    from pathlib import Path
+
+    return [(str(p), p) for p in Path(path).glob("*.toml") if p.is_file()]
+
+
+def package_entries(package: str) -> list[tuple[str, Any]]:
+    """``(label, resource)`` for every ``*.toml`` file shipped in ``package`` (``"levers.model_specs"``),
+    labelled by its path in the source tree."""
+    import importlib.resources
+
+    where = package.replace(".", "/")
+    return [(f"{where}/{e.name}", e) for e in importlib.resources.files(package).iterdir()
+            if e.name.endswith(".toml") and e.is_file()]
+
+
+def load_records(entries: list[tuple[str, Any]], check) -> dict[str, Any]:
+    """Read each ``(label, file)`` entry and validate it with ``check(data, label)``; the records
+    keyed by their ``id``, sorted by id.
+
+    Raises
+    ------
+    SpecError
+        At the first invalid file; the message names the file and the field.
+    """
+    out = {}
+    for label, entry in sorted(entries, key=lambda e: e[0]):
+        record = check(read(entry, label), label)
+        out[record.id] = record
+    return dict(sorted(out.items()))

@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from .datafile import Field, check_table, parse_text, read
+from .datafile import Field, check_table, folder_entries, load_records, package_entries, parse_text
 from .errors import InputError, SpecError
 
 _PACKAGE = "levers.model_specs"
@@ -214,14 +213,6 @@ def parse(text: str, filename: str) -> Model:
     return _check(parse_text(text, filename), filename)
 
 
-def _load_entries(entries: list[tuple[str, object]]) -> dict[str, Model]:
-    out = {}
-    for label, entry in sorted(entries, key=lambda e: e[0]):
-        model = _check(read(entry, label), label)
-        out[model.id] = model
-    return dict(sorted(out.items()))
-
-
 def load_dir(path: str | Path) -> dict[str, Model]:
     """Read and validate every ``*.toml`` model file in a directory.
 
@@ -230,15 +221,13 @@ def load_dir(path: str | Path) -> dict[str, Model]:
     SpecError
         If any file is invalid; the message names the file and the field.
     """
-    return _load_entries([(str(p), p) for p in Path(path).glob("*.toml") if p.is_file()])
+    return load_records(folder_entries(path), _check)
 
 
 @functools.cache
 def load_all() -> dict[str, Model]:
     """Every catalog model, keyed by id (read once, on first call)."""
-    return _load_entries([(f"levers/model_specs/{entry.name}", entry)
-                          for entry in resources.files(_PACKAGE).iterdir()
-                          if entry.name.endswith(".toml") and entry.is_file()])
+    return load_records(package_entries(_PACKAGE), _check)
 
 
 def ids() -> list[str]:

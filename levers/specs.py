@@ -19,13 +19,12 @@ The module uses only the standard library.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datafile import Field, check_table, parse_text, read
+from .datafile import Field, check_table, folder_entries, load_records, package_entries, parse_text
 from .errors import InputError, SpecError
 
 __all__ = [
@@ -307,15 +306,6 @@ def parse(text: str, filename: str) -> Accelerator:
     return _validate(parse_text(text, filename), filename)
 
 
-def _load_entries(entries: list[tuple[str, Any]]) -> dict[str, Accelerator]:
-    """Parse ``(label, traversable)`` pairs into a dict sorted by id."""
-    out: dict[str, Accelerator] = {}
-    for label, entry in sorted(entries, key=lambda e: e[0]):
-        acc = _validate(read(entry, label), label)
-        out[acc.id] = acc
-    return dict(sorted(out.items()))
-
-
 def load_dir(path: str | Path) -> dict[str, Accelerator]:
     """Read and validate every ``*.toml`` file in a directory.
 
@@ -334,9 +324,7 @@ def load_dir(path: str | Path) -> dict[str, Accelerator]:
     SpecError
         If any file is invalid; the message names the file and field.
     """
-    directory = Path(path)
-    entries = [(str(p), p) for p in directory.glob("*.toml") if p.is_file()]
-    return _load_entries(entries)
+    return load_records(folder_entries(path), _validate)
 
 
 @functools.cache
@@ -355,13 +343,7 @@ def load_all() -> dict[str, Accelerator]:
     SpecError
         If a shipped file is invalid.
     """
-    root = importlib.resources.files(_PACKAGE)
-    entries = [
-        (f"{_PACKAGE}/{entry.name}", entry)
-        for entry in root.iterdir()
-        if entry.name.endswith(".toml") and entry.is_file()
-    ]
-    return _load_entries(entries)
+    return load_records(package_entries(_PACKAGE), _validate)
 
 
 def ids() -> list[str]:

@@ -33,7 +33,7 @@ from app.layout import flex
 from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
 from levers.errors import InputError
-from levers.explain import money, times
+from levers.explain import money, sig, times
 from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,9 @@ def _empty_source(*cols, name: str | None = None) -> ColumnDataSource:
     return ColumnDataSource(data={c: [] for c in cols}, name=name)
 
 
-def _num(x, digits=4, sign="") -> str:
-    """Four significant digits, or whole numbers with separators from 1,000 up."""
-    if x is None:
-        return "-"
-    return f"{x:{sign},.0f}" if abs(x) >= 1000 else f"{x:{sign},.{digits}g}"
+def _figure(x, sign: str = "") -> str:
+    """A figure of a table: four significant figures (the engine's formatter), "-" for none."""
+    return "-" if x is None else sig(x, 4, sign)
 
 
 class Decide(pn.viewable.Viewer):
@@ -363,8 +361,8 @@ class Decide(pn.viewable.Viewer):
             "y": ys, "base": [base] * len(rows),
             "low_metric": [base if r["low"] is None else r["low"] for r in rows],
             "high_metric": [base if r["high"] is None else r["high"] for r in rows],
-            "low": [_num(r["low"]) if r["low"] is not None else "refused" for r in rows],
-            "high": [_num(r["high"]) if r["high"] is not None else "refused" for r in rows],
+            "low": [sig(r["low"], 4) if r["low"] is not None else "refused" for r in rows],
+            "high": [sig(r["high"], 4) if r["high"] is not None else "refused" for r in rows],
             "range": [r["range"] for r in rows]}
         self.base_span.location = t["base"]
         top = t["rows"][0]
@@ -426,8 +424,8 @@ def compare_table_html(c: dict) -> str:
     rows = []
     for key, (label, unit) in c["labels"].items():
         ratio = c["ratio"][key]
-        rows.append(f"<tr><td>{esc(label)} [{esc(unit)}]</td><td>{_num(c['a'][key])}</td>"
-                    f"<td>{_num(c['b'][key])}</td><td>{_num(c['difference'][key], sign='+')}</td>"
+        rows.append(f"<tr><td>{esc(label)} [{esc(unit)}]</td><td>{_figure(c['a'][key])}</td>"
+                    f"<td>{_figure(c['b'][key])}</td><td>{_figure(c['difference'][key], sign='+')}</td>"
                     f"<td>{'-' if ratio is None else f'{ratio:.3g}×'}</td></tr>")
     return (f"<p>B is A with: <b>{changes}</b></p><table class=\"cl-table\"><tr><th>figure</th><th>A</th>"
             f"<th>B</th><th>B − A</th><th>B ÷ A</th></tr>{''.join(rows)}</table>")

@@ -1193,7 +1193,8 @@ def swap_into_place(staging: Path, out: Path) -> None:
 
 
 def check_data(project: Path) -> None:
-    """Validate the project's data files (accelerators, models, API prices, efficiency fit) before anything else runs.
+    """Validate the project's data files (accelerators, models, API prices, efficiency fit, sustained
+    clocks) before anything else runs.
 
     A bad data file would otherwise fail inside Panel's pre-render, far from
     its cause; here the message names the file and the field. The project's
@@ -1205,22 +1206,24 @@ def check_data(project: Path) -> None:
         "from pathlib import Path\n"
         "from levers import api, efficiency, models, specs\n"
         "from levers.errors import SpecError\n"
-        "fit = Path(sys.argv[3])\n"
         "try:\n"
         "    specs.load_dir(sys.argv[1])\n"
         "    models.load_dir(sys.argv[2])\n"
         "    api.load_dir(sys.argv[4])\n"
-        "    try:\n"
-        "        text = fit.read_bytes().decode('utf-8')\n"
-        "    except UnicodeDecodeError as e:\n"
-        "        raise SpecError(str(fit), f'not valid UTF-8 text (byte {e.start})') from None\n"
-        "    efficiency.parse(text, str(fit))\n"
+        "    checks = ((Path(sys.argv[3]), efficiency.parse), (Path(sys.argv[5]), efficiency.parse_clocks))\n"
+        "    for file, parse in checks:\n"
+        "        try:\n"
+        "            text = file.read_bytes().decode('utf-8')\n"
+        "        except UnicodeDecodeError as e:\n"
+        "            raise SpecError(str(file), f'not valid UTF-8 text (byte {e.start})') from None\n"
+        "        parse(text, str(file))\n"
         "except SpecError as e:\n"
         "    print(e)\n"
         "    sys.exit(3)\n"
     )
     folders = [str(project / "hardware_specs"), str(project / "levers" / "model_specs"),
-               str(project / "levers" / "measurements" / "efficiency_fit.toml"), str(project / "levers" / "api_prices")]
+               str(project / "levers" / "measurements" / "efficiency_fit.toml"), str(project / "levers" / "api_prices"),
+               str(project / "levers" / "measurements" / "sustained_clocks.toml")]
     try:
         proc = subprocess.run([sys.executable, "-c", code, *folders], cwd=project, capture_output=True, text=True,
                               timeout=120)

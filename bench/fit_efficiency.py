@@ -10,6 +10,12 @@ For each accelerator family with measurements, the shares ``bw``,
 the sum of squared ``ln(modeled / measured)`` over that family's ``fit``
 points. The minimiser is a coordinate search in log space with shrinking
 steps: pure Python, a few seconds. Held-out points are never read here.
+
+The compute shares are fitted as shares of each point's sustained peak
+(datasheet peak times the part's sustained/peak clock from
+``levers/measurements/sustained_clocks.toml``, 1 for parts not listed):
+:func:`levers.validate.replica` applies :func:`levers.efficiency.for_part`
+to the trial parameters, as the engine does to the shipped ones.
 """
 
 from __future__ import annotations

@@ -155,6 +155,13 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
                           gpus(fleet.gpus)))
     if p.efficiency_family:
         fit = efficiency.for_hardware(hw.id)
+        clock = efficiency.clocks().get(hw.id)
+        if clock is not None and fit.fitted:
+            lines.append(Line(
+                "sustained clock under matrix load", "the family's compute shares × sustained / peak clock",
+                f"{clock.sustained_MHz:,.0f} MHz / {clock.peak_MHz:,.0f} MHz ({clock.note})",
+                f"× {clock.share:.3f}: prefill {fit.prefill_share(p.compute_format):.3g}, "
+                f"decode {fit.decode_flops:.3g} of the datasheet peak"))
         basis = (f"{fit.points} published measurements" if fit.fitted
                  else "no measurements of this family: twice the widest fitted family's")
         lines.append(Line(

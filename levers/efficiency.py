@@ -28,12 +28,28 @@ At batch 1 ``F / S`` is tiny and ``mbu -> bw``; as the batch grows, ``F / S``
 (the step's arithmetic intensity) rises and the achieved share falls. Longer
 contexts add KV bytes faster than attention FLOPs, so they keep the share up.
 
+Compute shares are shares of the compute a part *sustains*. A datasheet
+peak assumes the peak engine clock; under dense matrix work a part's board
+power limit holds the clock lower, and two parts of one architecture can
+differ there alone. AMD measured the median engine clock of a dense FP8 GEMM
+at 1,230 MHz on the 750 W MI300X and 1,464 MHz on the 1,000 W MI325X, against
+the 2,100 MHz both datasheet peaks assume (same 304 CUs, same 2,614.9 FP8
+TFLOPS); their max-achievable FP8 FLOPs are 1,273 and 1,519 TFLOPS, 1.19x
+apart (``levers/measurements/sustained_clocks.toml`` cites the source). So a
+part with a published sustained clock gets ``peak x clock_share`` as the base
+its family's ``decode_flops`` and ``prefill_<fmt>`` apply to, with
+``clock_share = sustained clock / peak clock``; a part without one gets
+``clock_share = 1`` (its family's fitted shares absorb whatever throttling its
+measurements had). Bandwidth shares are not scaled: HBM runs on its own clock.
+
 The parameters live in ``levers/measurements/efficiency_fit.toml``, written by
 ``python bench/fit_efficiency.py`` from the ``fit`` split of the measurements
 in the same folder, with each family's residuals. Families without
 measurements get the median of the fitted families of the same vendor (all
 fitted families for a vendor without any) and are marked unfitted; their
-uncertainty band is wider. Nothing is fitted at run time.
+uncertainty band is wider. A stand-in's compute shares are shares of the
+datasheet peak: each lender's share times the median clock share of the
+lender's parts. Nothing is fitted at run time.
 """
 
 from __future__ import annotations
@@ -43,12 +59,13 @@ import importlib.resources
 import math
 import statistics
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import InputError, SpecError
 
 _PACKAGE = "levers.measurements"
 _FIT_FILE = "efficiency_fit.toml"
+_CLOCK_FILE = "sustained_clocks.toml"
 
 #: Accelerator id -> family. One family shares an architecture and a software
 #: stack, so it shares kernel efficiency.
@@ -110,6 +127,11 @@ class FamilyFit:
     log_rms, log_max
         Root-mean-square and largest ``|ln(modeled / measured)|`` over those
         points (for unfitted families, the widest fitted family's, widened).
+    part, clock_share
+        Empty and 1 for a family's fit (compute shares of the sustained
+        peak); the accelerator id and its sustained/peak clock ratio for the
+        fit as one part runs it (:func:`for_part`: compute shares of the
+        datasheet peak, already times ``clock_share``).
     """
 
     family: str
@@ -122,6 +144,8 @@ class FamilyFit:
     points: int = 0
     log_rms: float = 0.0
     log_max: float = 0.0
+    part: str = ""
+    clock_share: float = 1.0
 
     def prefill_share(self, fmt: str) -> float:
         """Prefill's share of the ``fmt`` peak; the family's mean share for a format it was not fitted on."""
@@ -197,11 +221,15 @@ def load() -> dict[str, FamilyFit]:
         kin = [f for f in fits.values() if f.fitted and VENDOR[f.family] == VENDOR[name]]
         fitted = kin or [f for f in fits.values() if f.fitted]
         formats = {fmt for f in fitted for fmt in f.prefill}
+        # the lenders' compute shares in datasheet terms: times their parts' median clock share
+        clock = {f.family: statistics.median(clock_share(hw) for hw, fam in FAMILY.items() if fam == f.family)
+                 for f in fitted}
         fits[name] = FamilyFit(
             family=name, stack="unfitted (median of " + ", ".join(f.family for f in fitted) + ")", fitted=False,
             bw=statistics.median(f.bw for f in fitted),
-            decode_flops=statistics.median(f.decode_flops for f in fitted),
-            prefill={fmt: statistics.median(f.prefill_share(fmt) for f in fitted) for fmt in sorted(formats)},
+            decode_flops=statistics.median(f.decode_flops * clock[f.family] for f in fitted),
+            prefill={fmt: statistics.median(f.prefill_share(fmt) * clock[f.family] for f in fitted)
+                     for fmt in sorted(formats)},
             allreduce_us=statistics.median(f.allreduce_us for f in fitted),
             points=0,
             log_rms=widest.log_rms * UNFITTED_BAND_WIDENING,
@@ -210,8 +238,112 @@ def load() -> dict[str, FamilyFit]:
     return fits
 
 
+@dataclass(frozen=True)
+class SustainedClock:
+    """One part's engine clock under dense matrix work, as its vendor measured it.
+
+    Attributes
+    ----------
+    hardware
+        Accelerator id.
+    peak_MHz
+        Engine clock the datasheet peak FLOPs assume [MHz].
+    sustained_MHz
+        Median engine clock while a dense GEMM runs at the part's board power [MHz].
+    note
+        What else the source gives (per-format clocks, achieved TFLOPS).
+    """
+
+    hardware: str
+    peak_MHz: float
+    sustained_MHz: float
+    note: str = ""
+
+    @property
+    def share(self) -> float:
+        """``sustained_MHz / peak_MHz`` [share]."""
+        return self.sustained_MHz / self.peak_MHz
+
+
+_CLOCK_KEYS = {"source", "url", "as_of", "conditions", "part"}
+_PART_KEYS = {"peak_MHz", "sustained_MHz", "note"}
+
+
+def parse_clocks(text: str, filename: str = f"levers/measurements/{_CLOCK_FILE}") -> dict[str, SustainedClock]:
+    """Parse and validate the sustained-clock file; raise :class:`SpecError` naming the field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(filename, f"not valid TOML: {exc}") from None
+    for key in data:
+        if key not in _CLOCK_KEYS:
+            raise SpecError(f"{filename}: {key}", f"unknown key; allowed: {', '.join(sorted(_CLOCK_KEYS))}")
+    for key in ("source", "url", "as_of", "conditions"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise SpecError(f"{filename}: {key}", "missing or empty")
+    parts = data.get("part")
+    if not isinstance(parts, dict) or not parts:
+        raise SpecError(f"{filename}: part", "needs at least one [part.<accelerator id>] table")
+    out = {}
+    for hw, t in parts.items():
+        where = f"part.{hw}"
+        if hw not in FAMILY:
+            raise SpecError(f"{filename}: {where}", f"unknown accelerator; known: {', '.join(FAMILY)}")
+        if not isinstance(t, dict):
+            raise SpecError(f"{filename}: {where}", "must be a table")
+        for key in t:
+            if key not in _PART_KEYS:
+                raise SpecError(f"{filename}: {where}.{key}", f"unknown key; allowed: {', '.join(sorted(_PART_KEYS))}")
+        mhz = {}
+        for key in ("peak_MHz", "sustained_MHz"):
+            v = t.get(key)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not 100 <= v <= 10_000:
+                raise SpecError(f"{filename}: {where}.{key}", f"must be a clock in [100, 10000] MHz, got {v!r}")
+            mhz[key] = float(v)
+        if mhz["sustained_MHz"] > mhz["peak_MHz"]:
+            raise SpecError(f"{filename}: {where}.sustained_MHz",
+                            f"must not exceed peak_MHz ({mhz['peak_MHz']:g}), got {mhz['sustained_MHz']:g}")
+        out[hw] = SustainedClock(hardware=hw, note=str(t.get("note", "")), **mhz)
+    return out
+
+
+@functools.cache
+def clocks() -> dict[str, SustainedClock]:
+    """Published sustained clocks by accelerator id (read once, on first call)."""
+    text = importlib.resources.files(_PACKAGE).joinpath(_CLOCK_FILE).read_text(encoding="utf-8")
+    return parse_clocks(text)
+
+
+def clock_share(hw_id: str) -> float:
+    """Sustained over peak engine clock of ``hw_id`` under dense matrix work; 1 when none is published."""
+    c = clocks().get(hw_id)
+    return c.share if c else 1.0
+
+
+def for_part(fit: FamilyFit, hw_id: str) -> FamilyFit:
+    """``fit`` as accelerator ``hw_id`` runs it: compute shares of the datasheet peak [share].
+
+    A fitted family's compute shares are shares of the sustained peak, so they
+    are multiplied by :func:`clock_share`; an unfitted stand-in's are already
+    shares of the datasheet peak (see :func:`load`). A fit already made for
+    ``hw_id`` is returned as it is.
+
+    Raises
+    ------
+    InputError
+        When ``fit`` was already made for another accelerator.
+    """
+    if fit.part:
+        if fit.part != hw_id:
+            raise InputError("hardware", f"this efficiency fit is for {fit.part!r}, not {hw_id!r}")
+        return fit
+    s = clock_share(hw_id) if fit.fitted else 1.0
+    return replace(fit, part=hw_id, clock_share=s, decode_flops=fit.decode_flops * s,
+                   prefill={k: v * s for k, v in fit.prefill.items()})
+
+
 def for_hardware(hw_id: str) -> FamilyFit:
-    """The fit of ``hw_id``'s family.
+    """The fit of ``hw_id``'s family, as ``hw_id`` runs it (:func:`for_part`).
 
     Raises
     ------
@@ -220,7 +352,7 @@ def for_hardware(hw_id: str) -> FamilyFit:
     """
     if hw_id not in FAMILY:
         raise InputError("hardware", f"no efficiency family for {hw_id!r}; known: {', '.join(FAMILY)}")
-    return load()[FAMILY[hw_id]]
+    return for_part(load()[FAMILY[hw_id]], hw_id)
 
 
 def prefill_mfu(hw_id: str, fmt: str) -> float:
@@ -247,7 +379,8 @@ def decode_mbu(hw_id: str, peak_flops: float, bandwidth: float, step_bytes: floa
         Time of the step that moves neither bytes nor FLOPs at the peak rates
         (collective latency beyond what the caller already counts) [s].
     fit
-        Use these parameters instead of the shipped fit (for fitting).
+        Use these parameters instead of the shipped fit (for fitting); a
+        family's fit is taken as ``hw_id`` runs it (:func:`for_part`).
 
     Returns
     -------
@@ -255,6 +388,6 @@ def decode_mbu(hw_id: str, peak_flops: float, bandwidth: float, step_bytes: floa
         ``S / (BW x t_step)`` with ``t_step = S / (BW x bw) + F / (peak x
         decode_flops) + fixed_s``: see the module docstring for the derivation.
     """
-    f = fit or for_hardware(hw_id)
+    f = for_part(fit, hw_id) if fit else for_hardware(hw_id)
     t_step = step_bytes / (bandwidth * f.bw) + step_flops / (peak_flops * f.decode_flops) + fixed_s
     return step_bytes / (bandwidth * t_step)

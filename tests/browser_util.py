@@ -24,21 +24,41 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 
-#: The waterfall's data as BokehJS holds it (the ColumnDataSource named "waterfall").
-JS_WATERFALL = """() => {
+def waterfall_js(which: str = "any", min_docs: int = 1) -> str:
+    """JS returning the waterfall's data as BokehJS holds it (the ColumnDataSource named
+    "waterfall"), or null.
+
+    Parameters
+    ----------
+    which
+        ``"any"``: the first document that has one; ``"last"``: the last document
+        BokehJS holds (the one on screen once the live app replaces the pre-rendered one).
+    min_docs
+        Return null until BokehJS holds at least this many documents (2: the live
+        document has joined the pre-rendered one).
+    """
+    docs = "docs" if which == "any" else "docs.slice(-1)"
+    return f"""() => {{
   const docs = (window.Bokeh && window.Bokeh.documents) || [];
-  for (const d of docs) {
+  if (docs.length < {min_docs}) return null;
+  for (const d of {docs}) {{
     const m = d.get_model_by_name('waterfall');
-    if (m) {
-      const out = {};
-      for (const [k, v] of m.data instanceof Map ? m.data.entries() : Object.entries(m.data)) {
+    if (m) {{
+      const out = {{}};
+      for (const [k, v] of m.data instanceof Map ? m.data.entries() : Object.entries(m.data)) {{
         out[k] = Array.from(v);
-      }
+      }}
       return out;
-    }
-  }
+    }}
+  }}
   return null;
-}"""
+}}"""
+
+
+#: The waterfall of the first document that has one.
+JS_WATERFALL = waterfall_js()
+#: The waterfall of the document on screen (the last one BokehJS holds).
+JS_LAST_WATERFALL = waterfall_js("last")
 
 
 def chromium_available() -> bool:
@@ -110,6 +130,89 @@ def launch_browser():
             yield browser
         finally:
             browser.close()
+
+
+class Visit:
+    """A browser context whose console, page errors, requests and dialogs are recorded.
+
+    Parameters
+    ----------
+    browser
+        A Playwright browser (see :func:`launch_browser`).
+    allow
+        URL prefixes that may answer. Any other request is refused as if the
+        network were down and its URL recorded in ``foreign``. ``None`` routes
+        nothing (a served app whose own failures are recorded in ``failed``).
+    map_url
+        ``url -> local path or None``: a refused URL with a local copy is
+        answered from that file instead.
+    quiet
+        URL prefixes refused without being recorded as foreign (a runtime the
+        test means to be unreachable).
+    init_script
+        JavaScript run in every page before its own scripts.
+    record_bytes
+        Record each response's body size in ``bytes`` (costs a copy of every body).
+    **ctx_kwargs
+        Passed to ``browser.new_context`` (viewport, color_scheme, ...).
+    """
+
+    def __init__(self, browser, *, allow: tuple[str, ...] | None = ("http://127.0.0.1",), map_url=None,
+                 quiet: tuple[str, ...] = (), init_script: str = "", record_bytes: bool = False,
+                 **ctx_kwargs):
+        self.allow, self.map_url, self.quiet, self.record_bytes = allow, map_url, quiet, record_bytes
+        self.requests: list[str] = []
+        self.foreign: list[str] = []
+        self.failed: list[str] = []
+        self.console: list[tuple[str, str]] = []
+        self.dialogs: list[str] = []
+        self.bytes: dict[str, int] = {}
+        self.context = browser.new_context(**ctx_kwargs)
+        if allow is not None:
+            self.context.route("**/*", self._route)
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.page = self.context.new_page()
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
+        self.page.on("pageerror", lambda e: self.console.append(("pageerror", str(e))))
+        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+        self.page.on("response", self._on_response)
+        self.page.on("dialog", self._on_dialog)
+
+    def _on_response(self, response):
+        if response.status >= 400:
+            self.failed.append(response.url)
+        if not self.record_bytes:
+            return
+        try:
+            self.bytes[response.url] = len(response.body())
+        except Exception:  # redirects and aborted bodies have none
+            self.bytes[response.url] = 0
+
+    def _on_dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.allow):
+            route.continue_()
+            return
+        local = self.map_url(url) if self.map_url is not None else None
+        if local is not None:
+            route.fulfill(path=str(local))
+            return
+        if not (self.quiet and url.startswith(self.quiet)):
+            self.foreign.append(url)
+        route.abort("internetdisconnected")
+
+    def errors(self) -> list[str]:
+        """The texts of console errors and uncaught page errors, in order."""
+        return [text for kind, text in self.console if kind in ("error", "pageerror")]
+
+    def close(self) -> None:
+        self.context.close()
 
 
 def waterfall(page) -> dict | None:

@@ -1,7 +1,9 @@
 """Shared fixtures for the browser tests: one server, one Chromium, recorded pages.
 
-A missing Chromium (or Playwright) fails the browser tests when the ``CI``
-environment variable is set, and skips them with the reason otherwise.
+One rule for every browser test in the suite: a missing Chromium (or
+Playwright) fails the test when the ``CI`` environment variable is set, and
+skips it with the reason otherwise. Modules that serve their own site use the
+``browser`` fixture here and :class:`browser_util.Visit` for their pages.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from browser_util import ARTIFACTS, chromium_available, launch_browser, serve_app, wait_for_app
+from browser_util import ARTIFACTS, Visit, chromium_available, launch_browser, serve_app, wait_for_app
 
 
 def need_chromium() -> None:
@@ -38,34 +40,17 @@ def browser():
         yield b
 
 
-class Page:
-    """A page with its console messages, failed requests and dialogs recorded."""
+class Page(Visit):
+    """A page of the served app (no routing), its failed requests and dialogs recorded."""
 
     def __init__(self, browser, width=1280, height=900, color_scheme="light"):
         self.width, self.height = width, height
-        self.ctx = browser.new_context(viewport={"width": width, "height": height},
-                                       color_scheme=color_scheme)
-        self.page = self.ctx.new_page()
-        self.console: list[tuple[str, str]] = []
-        self.failed: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
-        self.page.on("pageerror", lambda e: self.console.append(("error", str(e))))
-        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
-        self.page.on("response", lambda r: self.failed.append(r.url) if r.status >= 400 else None)
-
-        def dialog(d):
-            self.dialogs.append(d.message)
-            d.dismiss()
-
-        self.page.on("dialog", dialog)
+        super().__init__(browser, allow=None, viewport={"width": width, "height": height},
+                         color_scheme=color_scheme)
 
     def open(self, url: str) -> dict:
         self.page.goto(url)
         return wait_for_app(self.page)
-
-    def errors(self) -> list[str]:
-        return [text for kind, text in self.console if kind == "error"]
 
     def real_failures(self) -> list[str]:
         return [u for u in self.failed if "favicon" not in u]
@@ -75,9 +60,6 @@ class Page:
         path = str(ARTIFACTS / f"{name}.png")
         self.page.screenshot(path=path, full_page=full_page)
         return path
-
-    def close(self):
-        self.ctx.close()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ The site is built once per module into a temporary folder (and once more with
 --pwa for the PWA tests).  Browser tests drive Debian's Chromium through
 Playwright with every request outside localhost refused, so they show what a
 visitor sees when the Pyodide CDN cannot be reached: the pre-rendered page.
-They fail when Chromium is missing, unless COST_LEVERS_ALLOW_SKIP_BROWSER=1.
+A missing Chromium fails them in CI and skips them elsewhere (tests/conftest.py).
 
 Development knobs (environment):
   COST_LEVERS_BUILD_APP      app to compile instead of app/main.py
@@ -28,6 +28,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from browser_util import JS_WATERFALL as WATERFALL_JS
+from browser_util import Visit, free_port
 from live_site import Served
 from worker_dryrun import load_build
 
@@ -38,17 +40,6 @@ build = load_build()
 
 APP = Path(os.environ.get("COST_LEVERS_BUILD_APP", REPO_ROOT / "app" / "main.py"))
 PROJECT = Path(os.environ.get("COST_LEVERS_BUILD_PROJECT", REPO_ROOT))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ALLOW_SKIP_BROWSER = "COST_LEVERS_ALLOW_SKIP_BROWSER"
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # screenshots land here when the folder exists
 BUILD_TIMEOUT = 600
 
@@ -350,7 +341,7 @@ def test_site_left_aside_by_a_crashed_swap_is_restored(tmp_path):
     assert running.is_dir()
 
 
-@pytest.mark.parametrize("which", ["hardware", "model", "efficiency fit"])
+@pytest.mark.parametrize("which", ["hardware", "model", "efficiency fit", "sustained clocks"])
 def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_path, which):
     import shutil
 
@@ -365,9 +356,13 @@ def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_pa
         bad = project / "levers" / "model_specs" / "mixtral-8x7b.toml"
         bad.write_bytes(bad.read_bytes().replace(b"Mixtral 8x7B", "Mixtral \xe9".encode("latin-1")))
         field = "not valid UTF-8"
-    else:
+    elif which == "efficiency fit":
         bad = project / "levers" / "measurements" / "efficiency_fit.toml"
         bad.write_text(bad.read_text() + "\n[family.\n")
+        field = "not valid TOML"
+    else:
+        bad = project / "levers" / "measurements" / "sustained_clocks.toml"
+        bad.write_text(bad.read_text() + "\n[part.\n")
         field = "not valid TOML"
     cmd = [sys.executable, str(REPO_ROOT / "build.py"), str(APP), "--out", str(tmp_path / "dist"),
            "--project", str(project)]
@@ -390,7 +385,7 @@ def test_missing_app_fails_loudly(tmp_path):
 def test_serve_prints_url_and_serves_the_site(tmp_path):
     if not APP.is_file():
         pytest.skip(f"{APP} does not exist yet: nothing to compile")
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         str(REPO_ROOT / "build.py"),
@@ -424,30 +419,7 @@ def test_serve_prints_url_and_serves_the_site(tmp_path):
         proc.stderr.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if os.environ.get(ALLOW_SKIP_BROWSER) == "1":
-            pytest.skip(reason)
-        pytest.fail(f"{reason}; set {ALLOW_SKIP_BROWSER}=1 to skip instead", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -462,72 +434,24 @@ def pyodide_prefix() -> str:
     return convert.PYODIDE_URL.rsplit("/", 1)[0] + "/"
 
 
-class Visit:
-    """A browser context where only localhost answers; everything else is recorded.
+def site_errors(v: Visit) -> list[str]:
+    """Console errors of a visit other than those of the refused Pyodide runtime."""
+    pyodide = pyodide_prefix()
+    out = []
+    for text in v.errors():
+        if pyodide in text or ("pyodide" in text.lower() and "net::ERR" in text):
+            continue
+        if "Failed to load resource" in text and "net::ERR_INTERNET_DISCONNECTED" in text:
+            # Chromium does not name the URL here; foreign requests are
+            # checked separately, so this can only be the Pyodide runtime.
+            continue
+        out.append(text)
+    return out
 
-    Requests to the Pyodide CDN are refused as if it were unreachable; any other
-    non-local request is a failure of the test.
-    """
 
-    def __init__(self, browser, origin: str, map_url=None, **ctx_kwargs):
-        self.origin = origin
-        self.requests: list[str] = []
-        self.foreign: list[str] = []
-        self.console: list[tuple[str, str]] = []
-        self.bytes: dict[str, int] = {}
-        self.context = browser.new_context(**ctx_kwargs)
-        self.context.route("**/*", self._route)
-        self.map_url = map_url
-        self.page = self.context.new_page()
-        self.page.on("request", self._on_request)
-        self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda err: self.console.append(("pageerror", str(err))))
-        self.page.on("response", self._on_response)
-
-    def _on_request(self, request):
-        self.requests.append(request.url)
-
-    def _on_console(self, msg):
-        self.console.append((msg.type, msg.text))
-
-    def _on_response(self, response):
-        try:
-            self.bytes[response.url] = len(response.body())
-        except Exception:
-            self.bytes[response.url] = 0
-
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(self.origin + "/"):
-            route.continue_()
-            return
-        if self.map_url is not None:
-            local = self.map_url(url)
-            if local is not None:
-                route.fulfill(path=str(local))
-                return
-        if not url.startswith(pyodide_prefix()):
-            self.foreign.append(url)
-        route.abort("internetdisconnected")
-
-    def errors(self) -> list[str]:
-        """Console errors other than the refused Pyodide runtime."""
-        pyodide = pyodide_prefix()
-        out = []
-        for kind, text in self.console:
-            if kind not in ("error", "pageerror"):
-                continue
-            if pyodide in text or ("pyodide" in text.lower() and "net::ERR" in text):
-                continue
-            if "Failed to load resource" in text and "net::ERR_INTERNET_DISCONNECTED" in text:
-                # Chromium does not name the URL here; foreign requests are
-                # checked separately, so this can only be the Pyodide runtime.
-                continue
-            out.append(f"{kind}: {text}")
-        return out
-
-    def close(self):
-        self.context.close()
+def site_visit(browser, origin: str, **kwargs) -> Visit:
+    """A visit where only ``origin`` answers and the Pyodide CDN is refused as unreachable."""
+    return Visit(browser, allow=(origin + "/",), quiet=(pyodide_prefix(),), **kwargs)
 
 
 @pytest.fixture
@@ -535,7 +459,7 @@ def visit(browser, served):
     visits = []
 
     def make(**kwargs) -> Visit:
-        v = Visit(browser, served.origin, **kwargs)
+        v = site_visit(browser, served.origin, **kwargs)
         visits.append(v)
         return v
 
@@ -544,20 +468,6 @@ def visit(browser, served):
         v.close()
 
 
-WATERFALL_JS = """() => {
-  const docs = window.Bokeh ? Bokeh.documents : [];
-  for (const doc of docs) {
-    const src = doc.get_model_by_name('waterfall');
-    if (src) {
-      const data = {};
-      for (const [k, v] of (src.data instanceof Map ? src.data : Object.entries(src.data))) {
-        data[k] = Array.from(v);
-      }
-      return data;
-    }
-  }
-  return null;
-}"""
 
 
 def prerendered_waterfall(site: Path) -> dict:
@@ -621,7 +531,7 @@ def test_index_offline_shows_prerendered_waterfall(site, served, visit):
     assert "Static preview" in notice.inner_text()
     assert not v.foreign, f"requests to other hosts: {v.foreign}"
     assert any(r.startswith(pyodide_prefix()) for r in v.requests), "Pyodide was never requested"
-    assert not v.errors(), v.errors()
+    assert not site_errors(v), site_errors(v)
 
 
 @pytest.mark.browser
@@ -632,7 +542,7 @@ def test_recorders_see_console_errors_and_foreign_requests(served, visit):
     v.page.evaluate("console.error('canary error')")
     v.page.evaluate("fetch('https://example.invalid/x').catch(() => null)")
     v.page.wait_for_timeout(300)
-    assert any("canary error" in e for e in v.errors())
+    assert any("canary error" in e for e in site_errors(v))
     assert "https://example.invalid/x" in v.foreign
 
 
@@ -690,7 +600,7 @@ def test_lesson_page_embeds_calculator_and_sizes_iframe(served, visit):
     box = frame_el.bounding_box()
     assert abs(box["height"] - reported) <= 3, (box, reported)
     assert not v.foreign, f"requests to other hosts: {v.foreign}"
-    assert not v.errors(), v.errors()
+    assert not site_errors(v), site_errors(v)
 
 
 # --------------------------------------------------------------------------- size
@@ -713,7 +623,7 @@ def _plain_cdn_to_local(url: str):
 
 def first_view_bytes(browser, folder: Path, page: str, map_url=None) -> tuple[int, Visit]:
     with Served(folder) as s:
-        v = Visit(browser, s.origin, map_url=map_url)
+        v = site_visit(browser, s.origin, map_url=map_url, record_bytes=True)
         try:
             v.page.goto(f"{s.origin}/{page}", wait_until="load")
             v.page.wait_for_function(WATERFALL_JS, timeout=30_000)
@@ -783,7 +693,7 @@ def test_cache_version_is_a_content_hash(tmp_path):
 @pytest.mark.browser
 def test_pwa_works_offline_after_first_visit(pwa_site, browser):
     with Served(pwa_site) as s:
-        v = Visit(browser, s.origin)
+        v = site_visit(browser, s.origin)
         try:
             page = v.page
             page.goto(f"{s.origin}/index.html")
@@ -808,7 +718,7 @@ def test_pwa_new_build_replaces_stale_cache(browser, tmp_path):
     # Bounded waits only: Playwright polls these in the page and gives up at the timeout.
     has_only = "async (name) => { const k = await caches.keys(); return k.length === 1 && k[0] === name; }"
     with Served(out) as s:
-        v = Visit(browser, s.origin)
+        v = site_visit(browser, s.origin)
         try:
             page = v.page
             page.goto(f"{s.origin}/index.html")

@@ -80,3 +80,21 @@ def test_queueing_terms_reproduce_the_p90_wait():
             extra = fleet.tpot_s - fleet.perf.tpot_s
             assert fleet.ttft_p90_s == pytest.approx(fleet.perf.ttft_s + extra + w.p90_s, rel=1e-12)
             assert lines["replicas"].result == f"{fleet.replicas} replicas"
+
+
+def test_sustained_clock_term_shows_for_parts_that_publish_one():
+    # levers/measurements/sustained_clocks.toml: MI325X 1,464 of 2,100 MHz (AMD's measured FP8 GEMM clock).
+    from levers import derivation, efficiency
+
+    def clock_lines(hw):
+        sc = levers.load_preset("chatbot", hardware=hw)
+        step = levers.waterfall(sc).steps[-1]
+        return [line for line in derivation.fleet_lines(step, sc) if line.what.startswith("sustained clock")]
+
+    (line,) = clock_lines("mi325x")
+    share = efficiency.clocks()["mi325x"].share
+    assert share == pytest.approx(1464 / 2100)
+    assert "1,464 MHz / 2,100 MHz" in line.numbers and f"× {share:.3f}" in line.result
+    fit = efficiency.for_hardware("mi325x")
+    assert f"decode {fit.decode_flops:.3g}" in line.result
+    assert clock_lines("h100") == []

@@ -13,14 +13,13 @@ the static preview a visitor sees before (or without) the live app:
 * when the runtime makes no progress for the bounded wait, a Retry notice
   replaces Panel's overlay, and goes away if the live document arrives later.
 
-The tests fail when Chromium is missing, unless COST_LEVERS_ALLOW_SKIP_BROWSER=1.
+A missing Chromium fails the tests in CI and skips them elsewhere (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -30,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_util import JS_LAST_WATERFALL as LAST_WATERFALL_JS
+from browser_util import Visit
 from live_site import Served
 from worker_dryrun import load_build
 
@@ -37,17 +38,6 @@ import levers
 from levers.explain import money
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ALLOW_SKIP_BROWSER = "COST_LEVERS_ALLOW_SKIP_BROWSER"
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # screenshots land here when the folder exists
 BUILD_TIMEOUT = 600
 #: Presets whose numbers differ from the engine's defaults (chatbot's do not).
@@ -121,62 +111,12 @@ def served(site) -> Iterator[Served]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if os.environ.get(ALLOW_SKIP_BROWSER) == "1":
-            pytest.skip(reason)
-        pytest.fail(f"{reason}; set {ALLOW_SKIP_BROWSER}=1 to skip instead", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Visit:
-    """A browser context where only the site and the hanging runtime answer.
-
-    Every other request is refused and recorded; console errors and page
-    errors are recorded.
-    """
-
-    def __init__(self, browser, origin: str, allowed: tuple[str, ...], init_script: str = "", **ctx_kwargs):
-        self.origin = origin
-        self.allowed = (origin + "/", *allowed)
-        self.foreign: list[str] = []
-        self.console: list[tuple[str, str]] = []
-        self.context = browser.new_context(**ctx_kwargs)
-        self.context.route("**/*", self._route)
-        if init_script:
-            self.context.add_init_script(init_script)
-        self.page = self.context.new_page()
-        self.page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
-        self.page.on("pageerror", lambda err: self.console.append(("pageerror", str(err))))
-
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(self.allowed):
-            route.continue_()
-        else:
-            self.foreign.append(url)
-            route.abort("internetdisconnected")
-
-    def errors(self) -> list[str]:
-        return [f"{kind}: {text}" for kind, text in self.console if kind in ("error", "pageerror")]
-
-    def close(self):
-        self.context.close()
-
-
 @pytest.fixture
 def visit(browser, served, hanging):
     visits = []
 
     def make(**kwargs) -> Visit:
-        v = Visit(browser, served.origin, (f"http://127.0.0.1:{hanging.port}/",), **kwargs)
+        v = Visit(browser, allow=(served.origin + "/", f"http://127.0.0.1:{hanging.port}/"), **kwargs)
         visits.append(v)
         return v
 
@@ -187,18 +127,6 @@ def visit(browser, served, hanging):
 
 # --------------------------------------------------------------------------- page probes
 
-#: The waterfall data source of the LAST document BokehJS holds (the one on screen).
-LAST_WATERFALL_JS = """() => {
-  const docs = (window.Bokeh && Bokeh.documents) || [];
-  const doc = docs[docs.length - 1];
-  const src = doc && doc.get_model_by_name('waterfall');
-  if (!src) return null;
-  const data = {};
-  for (const [k, v] of (src.data instanceof Map ? src.data : Object.entries(src.data))) {
-    data[k] = Array.from(v);
-  }
-  return data;
-}"""
 
 #: Records every change of <html class="..."> with its time, before any page script runs.
 CLASS_LOG_JS = """

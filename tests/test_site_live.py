@@ -19,15 +19,13 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from browser_util import Visit, waterfall_js
 from live_site import URL_ENV, LiveSite, Unavailable
 
 import levers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 READY = "document.documentElement.dataset.runtime === 'ready'"
 #: Longest wait for the live app [ms]; about 7 s is usual here on 2 cores.
 READY_TIMEOUT_MS = 180_000
@@ -36,16 +34,6 @@ VIEW_KEYS = {"embed", "theme", "yaxis", "tab"}
 
 pytestmark = pytest.mark.browser
 
-# The waterfall of the live document: Panel's worker handler embeds it last.
-LIVE_WATERFALL_JS = """() => {
-  const docs = window.Bokeh ? Bokeh.documents : [];
-  if (docs.length < 2) return null;
-  const src = docs[docs.length - 1].get_model_by_name('waterfall');
-  if (!src) return null;
-  const out = {};
-  for (const [k, v] of (src.data instanceof Map ? src.data : Object.entries(src.data))) out[k] = Array.from(v);
-  return {lever: out.lever, cost_per_day: out.cost_per_day};
-}"""
 
 # Move the cache-hit-rate control (or else the first slider) to a third of its range, through
 # BokehJS, as a drag would.
@@ -69,9 +57,9 @@ def _fail_or_skip(reason: str):
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        _fail_or_skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+def live(tmp_path_factory, browser):
+    """The site built against a Pyodide runtime, served on 127.0.0.1 (after the
+    browser fixture, so a missing Chromium is reported by the suite's one rule)."""
     try:
         site = LiveSite(tmp_path_factory.mktemp("live") / "dist").__enter__()
     except Unavailable as e:
@@ -80,35 +68,15 @@ def live(tmp_path_factory):
     site.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+#: The waterfall of the live document: Panel's worker handler embeds it after the pre-rendered one.
+LIVE_WATERFALL_JS = waterfall_js("last", min_docs=2)
 
 
-class Visit:
+class LiveVisit(Visit):
     """A page where only 127.0.0.1 answers; console errors and foreign requests are recorded."""
 
     def __init__(self, browser, width=1280, height=900):
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.page = self.context.new_page()
-        self.console: list[tuple[str, str]] = []
-        self.foreign: list[str] = []
-        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
-        self.page.on("pageerror", lambda e: self.console.append(("pageerror", str(e))))
-        self.context.route("**/*", self._route)
-
-    def _route(self, route):
-        url = route.request.url
-        if urlsplit(url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            self.foreign.append(url)
-            route.abort("internetdisconnected")
+        super().__init__(browser, allow=("http://127.0.0.1:",), viewport={"width": width, "height": height})
 
     def open_live(self, url: str) -> float:
         """Open ``url`` and wait until the live app has replaced the pre-rendered one; seconds taken."""
@@ -136,19 +104,13 @@ class Visit:
                 return data
             self.page.wait_for_timeout(100)
 
-    def errors(self) -> list[str]:
-        return [f"{kind}: {text}" for kind, text in self.console if kind in ("error", "pageerror")]
-
-    def close(self):
-        self.context.close()
-
 
 @pytest.fixture
 def visit(browser):
     visits = []
 
     def make(**kwargs) -> Visit:
-        v = Visit(browser, **kwargs)
+        v = LiveVisit(browser, **kwargs)
         visits.append(v)
         return v
 

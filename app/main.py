@@ -30,7 +30,7 @@ from app.serving import Serving
 from app.state import AppState
 from app.theme import TABS_CSS, AppNative, AutoNative, body_css
 from app.training import Training
-from app.urlstate import describe_failure, requested_theme, with_embed, without_embed
+from app.urlstate import VIEW_PARAMS, describe_failure, requested_theme, with_embed, without_embed
 from app.widgets import labelled, link
 from levers import presets
 from levers.errors import InputError
@@ -39,7 +39,7 @@ pn.extension(notifications=False)
 
 TITLE = "Cost Levers"
 #: The tabs in order, by the name the URL's ``tab`` key gives them.
-TABS = ("serving", "hardware", "formulas", "decide")
+TABS = tuple(VIEW_PARAMS["tab"].objects)
 
 COPY_LINK_JS = """
 const u = new URL(window.location.href);

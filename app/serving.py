@@ -24,8 +24,10 @@ from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 #: The lever switch's text, on and off (the whole button toggles).
 LEVER_ON = {True: "✓ Lever on", False: "Lever off: click to turn on"}
 
-#: How each input is shown. Soft ranges are the slider's initial span; the
-#: engine's bounds (read from the declarations) stay the hard limits.
+#: How each input is shown (see :func:`app.widgets.control`). Soft ranges are
+#: the slider's initial span; the engine's bounds (read from the declarations)
+#: stay the hard limits. ``when=(key, values)``: shown only while input ``key``
+#: has one of ``values`` (the input's doc says it applies only then).
 CONTROLS: dict[str, dict] = {
     "requests_per_day": dict(kind="input", fmt="0,0", label="Requests per day"),
     "system_prompt_tokens": dict(kind="editable", soft=(0, 16_000), step=100, label="System prompt"),
@@ -39,7 +41,26 @@ CONTROLS: dict[str, dict] = {
     "small_params_B": dict(kind="input", label="Small model size"),
     "baseline_hardware": dict(kind="select", label="Baseline accelerator"),
     "baseline_cost_per_day": dict(kind="input", label="Baseline bill (illustrative)"),
+    "task_shape": dict(kind="radio", label="Task shape"),
+    "thinking_multiple": dict(kind="input", label="Thinking tokens per output token",
+                              when=("task_shape", ("reasoning",))),
+    "agent_turns": dict(kind="input", label="Model calls", when=("task_shape", ("agentic",))),
+    "observation_tokens": dict(kind="input", label="Tool output per call", when=("task_shape", ("agentic",))),
     "cache_hit_rate": dict(kind="slider", pct=True, label="Cache hit rate"),
+    "kv_offload": dict(kind="check", label="Offload the prefix cache to host memory and SSD"),
+    "distinct_prefixes": dict(kind="input", fmt="0,0", label="Distinct prefixes", when=("kv_offload", (True,))),
+    "kv_dram_GB": dict(kind="input", label="Host memory for the cache", when=("kv_offload", (True,))),
+    "kv_ssd_GB": dict(kind="input", label="SSD for the cache", when=("kv_offload", (True,))),
+    "kv_dram_GBps": dict(kind="input", label="Host-to-GPU bandwidth", when=("kv_offload", (True,))),
+    "kv_ssd_GBps": dict(kind="input", label="SSD-to-GPU bandwidth", when=("kv_offload", (True,))),
+    "prefix_popularity_skew": dict(kind="input", label="Prefix popularity skew", when=("kv_offload", (True,))),
+    "speculative": dict(kind="radio", label="Speculative decoding"),
+    "spec_acceptance": dict(kind="slider", pct=True, label="Draft tokens accepted",
+                            when=("speculative", ("mtp", "draft_model"))),
+    "spec_draft_tokens": dict(kind="input", label="Tokens drafted per step",
+                              when=("speculative", ("mtp", "draft_model"))),
+    "disaggregated": dict(kind="check", label="Prefill and decode on separate pools"),
+    "disagg_network_GBps": dict(kind="input", label="KV transfer bandwidth", when=("disaggregated", (True,))),
     "batching": dict(kind="radio", label="Batching"),
     "static_longest_over_mean": dict(kind="editable", soft=(1, 4), label="Static batch: longest / mean reply"),
     "route_share": dict(kind="slider", pct=True, label="Share to the small model"),
@@ -142,6 +163,10 @@ class Serving(pn.viewable.Viewer):
         self.views = {k: pn.Column(labelled(w), *([self.field_errors[k]] if k in self.field_errors else []),
                                    sizing_mode="stretch_width", margin=0)
                       for k, w in self.widgets.items()}
+        for k, view in self.views.items():
+            if "when" in CONTROLS.get(k, {}):
+                on, values = CONTROLS[k]["when"]
+                view.visible = s.param[on].rx().rx.pipe(lambda v, values=values: v in values)
         self.on_w = {lv: self._switch(lv) for lv in LEVERS}
 
         wf = state.param.wf

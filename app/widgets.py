@@ -21,7 +21,7 @@ from levers.params import allowed
 def _label(key: str, p, spec: dict) -> str:
     text = spec.get("label") or key.replace("_", " ").capitalize()
     unit = getattr(p, "unit", "")
-    if unit and not spec.get("pct") and unit not in ("x",):
+    if unit and not spec.get("pct") and unit not in ("x",) and unit.lower() not in text.lower():
         text += f" [{unit}]"
     return text
 
@@ -37,7 +37,8 @@ def control(obj: param.Parameterized, key: str, spec: dict, css: str | None = No
         The input's name; its declaration gives bounds, options, doc and unit.
     spec
         How to show it: ``kind`` (select, radio, check, slider, editable,
-        input), ``label``, ``pct``, ``soft`` (an editable slider's initial
+        input), ``label`` (the unit is added in brackets unless it is in
+        the label already), ``pct``, ``soft`` (an editable slider's initial
         span), ``step``, ``fmt``.
     css
         The widget's CSS class (default ``ctl-<key>``; the tests and the

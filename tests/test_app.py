@@ -721,3 +721,18 @@ def test_capacity_bar_draws_the_engines_memory_shares():
     assert dataclasses.replace(p, batch=1).memory_shares[1] == pytest.approx(
         p.kv_budget_GB / p.memory_GB / p.batch_by_memory)
     assert dataclasses.replace(p, memory_GB=0.0).memory_shares == (0.0, 0.0, 0.0)
+
+
+def test_fields_that_apply_only_under_a_switch_show_with_it():
+    c = fresh()
+    views = c.serving.views
+    assert not views["kv_dram_GB"].visible and not views["spec_acceptance"].visible
+    assert not views["agent_turns"].visible and not views["disagg_network_GBps"].visible
+    c.widgets["kv_offload"].value = True
+    c.widgets["speculative"].value = "mtp"
+    c.widgets["task_shape"].value = "agentic"
+    assert views["kv_dram_GB"].visible and views["spec_acceptance"].visible and views["agent_turns"].visible
+    assert not views["thinking_multiple"].visible  # reasoning only
+    assert sorted(c.query.lstrip("?").split("&")) == ["kv_offload=true", "speculative=mtp", "task_shape=agentic"]
+    assert c.widgets["kv_dram_GB"].label == "Host memory for the cache [GB/GPU]"
+    assert c.widgets["distinct_prefixes"].label == "Distinct prefixes"  # the unit is in the words already

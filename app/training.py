@@ -56,7 +56,10 @@ class Training(pn.viewable.Viewer):
         self.table = pn.pane.Bokeh(table, sizing_mode="stretch_width")
         self.train_figs, self.train_source = training_figures(training_data(state.rows))
         state.param.watch(self._draw, "rows")
-        charts = flex(*(pn.pane.Bokeh(f, sizing_mode="stretch_width", styles={"flex": "1 1 300px"}, min_width=0)
+        # Each chart in a column: a Bokeh pane hands the page the figure itself, which
+        # takes no flex basis; the column wraps to one chart a line below ~600 px.
+        charts = flex(*(pn.Column(pn.pane.Bokeh(f, sizing_mode="stretch_width"), sizing_mode="stretch_width",
+                                  min_width=0, margin=0, styles={"flex": "1 1 300px"})
                         for f in self.train_figs), sizing_mode="stretch_width", margin=0)
         self.specs = pn.pane.HTML(render.specs_html(specs.load_all()), sizing_mode="stretch_width",
                                   css_classes=["cl-specs"])

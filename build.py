@@ -173,6 +173,7 @@ class Environment:
     from_pyodide: dict[str, str] = field(default_factory=dict)  # name -> version in lock
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
     startup: set[str] | None = None  # names installed before the app starts (None: all)
+    bytecode: str = ""  # cache tag the start-up modules are compiled for ('' = source only)
 
     def at_startup(self, name: str) -> bool:
         return self.startup is None or name in self.startup
@@ -286,7 +287,7 @@ def resolve_environment(project_wheel: Path, lock: dict, imported: set[str], sta
 
 
 # Run in a fresh interpreter: pre-render the app as Panel's converter does and list
-# the top-level modules imported (argv: project folder, entry script).
+# the modules imported (argv: project folder, entry script).
 _STARTUP_IMPORTS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -299,21 +300,17 @@ with set_curdoc(doc):
     app.initialize_document(doc)
     state._on_load(None)
 standalone_docs_json_and_render_items(doc)
-print(json.dumps(sorted({m.partition(".")[0] for m in sys.modules})))
+print(json.dumps(sorted(sys.modules)))
 """
 
 
-def startup_distributions(app: Path, project: Path, env: Environment) -> set[str]:
-    """The environment's distributions that the app imports before it is first rendered.
+def startup_modules(app: Path, project: Path) -> set[str]:
+    """The modules (dotted names) the app imports before it is first rendered.
 
     Measured in a fresh CPython that pre-renders the app the way the converter
     does (plus the converter's own imports, so the set errs on the side of too
-    much). The worker installs these before it starts the app and the rest of
-    the environment once the app is live; the worker's dry run
-    (tests/worker_dryrun.py) checks that the start-up set is enough.
+    much).
     """
-    from importlib import metadata
-
     with tempfile.TemporaryDirectory(prefix="cost-levers-entry-") as tmp:
         entry = write_entry(app, project, Path(tmp))
         proc = subprocess.run([sys.executable, "-c", _STARTUP_IMPORTS, str(project), str(entry)],
@@ -321,10 +318,67 @@ def startup_distributions(app: Path, project: Path, env: Environment) -> set[str
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
         raise BuildError(f"{app} failed while its start-up imports were measured: {tail[0]}")
-    modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def startup_distributions(modules: set[str], env: Environment) -> set[str]:
+    """The environment's distributions that own any of ``modules`` (see :func:`startup_modules`).
+
+    The worker installs these before it starts the app and the rest of the
+    environment once the app is live; the worker's dry run
+    (tests/worker_dryrun.py) checks that the start-up set is enough.
+    """
+    from importlib import metadata
+
     owners = metadata.packages_distributions()
-    imported = {_norm(d) for m in modules for d in owners.get(m, ())} | {"cost-levers"}
+    imported = {_norm(d) for m in {m.partition(".")[0] for m in modules} for d in owners.get(m, ())}
+    imported.add("cost-levers")
     return {n for n in (*env.wheels, *env.from_pyodide) if n in imported} | set(BROWSER_EXTRAS)
+
+
+#: Wheels that keep their source beside the bytecode: the engine and its one dependency,
+#: which the site also serves as an offline copy of the engine for any CPython.
+KEEP_SOURCE = ("cost-levers", "param")
+
+
+def bytecode_tag() -> str:
+    """The cache tag of the pinned Pyodide's CPython (``cpython-313``), from its lock's Python version."""
+    major, minor = PYODIDE_MARKERS["python_version"].split(".")
+    return f"cpython-{major}{minor}"
+
+
+def byte_compile(env: Environment, modules: set[str]) -> list[str]:
+    """Add Pyodide-CPython bytecode for ``modules`` to the start-up wheels of the site.
+
+    Without it, the browser compiles every imported module's source on each
+    visit: importing Panel and Bokeh took 3.5-4.2 s in Pyodide under Node,
+    against 2.1-2.6 s from bytecode (bench/site.py --live measures the whole
+    page). The compiler is the npm package ``pyodide``, the runtime's own
+    CPython; the worker refuses to start on a runtime with another cache tag
+    (see static/_build/byte_compile.py for the format and the trade-off). The
+    :data:`KEEP_SOURCE` wheels keep their source, so they still install into
+    any CPython.
+
+    Returns one line per wheel: name, modules compiled, bytes of source replaced.
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError("node (20+) is not on PATH: the build compiles the site's Python with "
+                         "the npm package pyodide (run `npm ci` once Node is installed)")
+    wheels = [str(p) for n, p in sorted(env.wheels.items()) if env.at_startup(n)]
+    with tempfile.TemporaryDirectory(prefix="cost-levers-pyc-") as tmp:
+        listing = Path(tmp) / "plan.json"
+        keep = [env.wheels[n].name for n in KEEP_SOURCE if n in env.wheels]
+        listing.write_text(json.dumps({"modules": sorted(modules), "keep_source": keep}))
+        proc = subprocess.run([node, str(TEMPLATES / "byte_compile.mjs"), str(ROOT / "node_modules" / "pyodide"),
+                               str(listing), *wheels], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BuildError(f"byte-compiling the site's wheels in Pyodide failed: {tail[:300]}")
+    tag, *lines = proc.stdout.strip().splitlines()
+    if tag != bytecode_tag():
+        raise BuildError(f"node_modules/pyodide runs {tag}, but its lock says {bytecode_tag()}: run `npm ci`")
+    return lines
 
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -567,6 +621,8 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
             + f" and {len(env.specs()) - 3} more packages",
         },
         deferred_spec=", ".join(repr(s) for s in env.specs(deferred=True)),
+        bytecode_tag=env.bytecode,
+        pyodide_version=convert.PYODIDE_VERSION,
     )
     page_template = tenv.get_template("page.html.j2")
     page_template.globals.update(
@@ -1243,6 +1299,7 @@ def build(
     pyodide_url: str | None = None,
     pwa: bool = False,
     project: Path = ROOT,
+    bytecode: bool = True,
     title: str = SITE_TITLE,
 ) -> dict:
     t0 = time.monotonic()
@@ -1269,7 +1326,9 @@ def build(
 
         log(f"pre-rendering {app} with Panel {panel.__version__} / Bokeh {bokeh.__version__}")
         env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
-        env.startup = startup_distributions(app, project, env)
+        modules = startup_modules(app, project)
+        env.startup = startup_distributions(modules, env)
+        env.bytecode = bytecode_tag() if bytecode else ""
         worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         if any(OPTIONAL_IF_UNUSED[n] in sys.modules for n in env.skipped):
             # The app imported a package we had left out: include it and render again.
@@ -1277,7 +1336,8 @@ def build(
                 if p != project_wheel:
                     p.unlink()
             env = resolve_environment(project_wheel, lock, set(sys.modules), wheels_dir)
-            env.startup = startup_distributions(app, project, env)
+            env.startup = startup_distributions(modules, env)
+            env.bytecode = bytecode_tag() if bytecode else ""
             worker_name = convert_app(app, staging, env, pyodide_url=pyodide_url, pwa=pwa, project=project)
         log(
             "environment: "
@@ -1287,6 +1347,10 @@ def build(
             + " from Pyodide; installed once the app is live: "
             + (", ".join(n for n in (*env.wheels, *sorted(env.from_pyodide)) if not env.at_startup(n)) or "none")
         )
+        compiled = byte_compile(env, modules) if env.bytecode else []
+        log("bytecode for the start-up modules (Pyodide's CPython): " + ", ".join(
+            f"{w} {m} modules" for w, m, _ in (line.split("\t") for line in compiled))
+            if compiled else "no bytecode: the site's Python ships as source (--source-only)")
 
         copied_static = copy_static(staging)
         vendored = vendor_assets(staging, sorted(staging.glob("*.html")), convert.PY_VERSION, convert.BOKEH_VERSION)
@@ -1317,6 +1381,8 @@ def build(
                 "from_pyodide": env.from_pyodide,
                 "skipped": env.skipped,
                 "startup": sorted(env.startup or ()),
+                "bytecode": {"tag": env.bytecode,
+                             "modules": {w: int(m) for w, m, _ in (line.split("\t") for line in compiled)}},
             },
             "vendored": vendored,
             "static": copied_static,
@@ -1389,12 +1455,16 @@ def main(argv: list[str] | None = None) -> int:
         help="URL of pyodide.js to load the Python runtime from (default: the Pyodide CDN release pinned by Panel)",
     )
     ap.add_argument("--pwa", action="store_true", help="make the site installable and cached for offline use")
+    ap.add_argument("--source-only", action="store_true",
+                    help="ship the site's Python as source only, with no bytecode for the pinned Pyodide "
+                         "(for a runtime other than the one Panel pins; start-up is slower)")
     ap.add_argument("--serve", action="store_true", help="serve the site after building")
     ap.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
     ap.add_argument("--project", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     try:
-        build(args.app, args.out, pyodide_url=args.pyodide_url, pwa=args.pwa, project=args.project)
+        build(args.app, args.out, pyodide_url=args.pyodide_url, pwa=args.pwa, project=args.project,
+              bytecode=not args.source_only)
     except BuildError as e:
         print(f"build.py: error: {e}", file=sys.stderr)
         return 1

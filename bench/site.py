@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import test_build as tb  # noqa: E402  (reuses the site tests' server and browser helpers)
+from browser_util import launch_browser  # noqa: E402
 
 
 def timed_build(out: Path) -> float:
@@ -162,12 +163,11 @@ def bytes_to_interactive(site: Path, manifest: dict, mirror: Path) -> list[tuple
     return sorted(rows, key=lambda r: -r[2])
 
 
-def print_live(runs: int) -> None:
+def print_live(runs: int, build_args: tuple[str, ...] = ()) -> None:
     """Bytes to interactive by package, and time to interactive by phase (median of ``runs``)."""
     from live_site import LiveSite
-    from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp, LiveSite(Path(tmp) / "dist") as live:
+    with tempfile.TemporaryDirectory() as tmp, LiveSite(Path(tmp) / "dist", *build_args) as live:
         if live.mirror is None:
             raise SystemExit("bytes by package need the local stand-in's files: unset COST_LEVERS_PYODIDE_URL")
         rows = bytes_to_interactive(live.out, live.manifest, live.mirror)
@@ -179,18 +179,14 @@ def print_live(runs: int) -> None:
         deferred = sorted(n for n in (*env["wheels"], *env["from_pyodide"]) if n not in set(env.get("startup") or ()))
         print(f"installed once live (not counted): {', '.join(deferred) or 'none'}")
         phases: dict[str, list[float]] = {}
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=tb.CHROMIUM, args=tb.CHROMIUM_ARGS)
-            try:
-                for _ in range(runs):
-                    page = browser.new_page()
-                    page.goto(f"{live.origin}/index.html")
-                    page.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
-                    for phase, t in ((e["phase"], e["t"]) for e in page.evaluate("window.__clTimeline")):
-                        phases.setdefault(phase, []).append(t)
-                    page.close()
-            finally:
-                browser.close()
+        with launch_browser() as browser:
+            for _ in range(runs):
+                page = browser.new_page()
+                page.goto(f"{live.origin}/index.html")
+                page.wait_for_function("document.documentElement.dataset.runtime === 'ready'", timeout=300_000)
+                for phase, t in ((e["phase"], e["t"]) for e in page.evaluate("window.__clTimeline")):
+                    phases.setdefault(phase, []).append(t)
+                page.close()
         print(f"time to interactive by phase ({live.source}), ms from navigation, median of {runs}:")
         for phase, ts in sorted(phases.items(), key=lambda kv: statistics.median(kv[1])):
             print(f"  {phase:48} {statistics.median(ts):8.0f}  (min {min(ts):.0f}, max {max(ts):.0f})")
@@ -203,21 +199,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--first-view", action="store_true", help="only the first view per preset")
     ap.add_argument("--live", action="store_true", help="only bytes and time to interactive, live")
+    ap.add_argument("--source-only", action="store_true",
+                    help="with --live: build the site with build.py --source-only (no bytecode), to compare")
     args = ap.parse_args()
     if args.live:
-        print_live(args.runs)
+        print_live(args.runs, ("--source-only",) if args.source_only else ())
         return 0
-    from playwright.sync_api import sync_playwright
 
     if args.first_view:
-        with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        with tempfile.TemporaryDirectory() as tmp, launch_browser() as browser:
             site = Path(tmp) / "dist"
             timed_build(site)
-            browser = p.chromium.launch(executable_path=tb.CHROMIUM, args=tb.CHROMIUM_ARGS)
-            try:
-                print_first_view(browser, site, args.runs)
-            finally:
-                browser.close()
+            print_first_view(browser, site, args.runs)
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,8 +227,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "panel", "convert", str(tb.APP), "--to",
                         "pyodide-worker", "--out", str(plain)], check=True, capture_output=True,
                        cwd=tb.APP.parent)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=tb.CHROMIUM, args=tb.CHROMIUM_ARGS)
+        with launch_browser() as browser:
             ours, _ = tb.first_view_bytes(browser, site, "index.html")
             theirs, _ = tb.first_view_bytes(browser, plain, f"{tb.APP.stem}.html",
                                             tb._plain_cdn_to_local)
@@ -243,7 +235,6 @@ def main() -> int:
                   f"({(ours - theirs) / theirs:+.1%})")
             times = time_to_waterfall(browser, site, args.runs)
             print_first_view(browser, site, args.runs)
-            browser.close()
         print(f"pre-rendered waterfall on screen: median {statistics.median(times):.0f} ms "
               f"(min {min(times):.0f}, max {max(times):.0f}, n={len(times)}; target < 1,500 ms)")
     return 0

@@ -59,7 +59,8 @@ def throughput(model: str, hardware: str, gpus: int = 1, *, weights: str = "bf16
                mbu: float | None = None, memory_utilization: float | None = None,
                params_B: float | None = None, cached_tokens: int = 0,
                max_batch: int | None = None, slo: bool = False,
-               tpot_slo_ms: float | None = None, ttft_slo_ms: float | None = None) -> dict:
+               tpot_slo_ms: float | None = None, ttft_slo_ms: float | None = None, pp: int = 1,
+               expert_parallel: bool = False, attention_dp: int = 1, best_layout: bool = False) -> dict:
     """Throughput of one replica of ``model`` on ``gpus`` x ``hardware``.
 
     See :func:`levers.perf.throughput`; inputs are checked against the same
@@ -73,4 +74,5 @@ def throughput(model: str, hardware: str, gpus: int = 1, *, weights: str = "bf16
                     concurrency=concurrency, batching=batching, mfu=mfu, mbu=mbu,
                     memory_utilization=memory_utilization, params_B=params_B,
                     cached=cached_tokens, max_batch=max_batch, slo=slo,
-                    tpot_slo_ms=tpot_slo_ms, ttft_slo_ms=ttft_slo_ms))
+                    tpot_slo_ms=tpot_slo_ms, ttft_slo_ms=ttft_slo_ms, pp=pp,
+                    expert_parallel=expert_parallel, attention_dp=attention_dp, best_layout=best_layout))

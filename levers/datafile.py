@@ -161,6 +161,21 @@ def check_table(filename: str, prefix: str, data: dict[str, Any], schema: dict[s
     return out
 
 
+def check_keys(filename: str, where: str, data: dict[str, Any], allowed) -> None:
+    """Refuse any key of ``data`` not in ``allowed``, naming the file, the table (``where``,
+    ``""`` for the top level) and the allowed keys.
+
+    Raises
+    ------
+    SpecError
+        At the first unknown key.
+    """
+    for key in data:
+        if key not in allowed:
+            raise SpecError(f"{filename}: {where}{'.' if where else ''}{key}",
+                            f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
 def parse_text(text: str, filename: str) -> dict[str, Any]:
     """Parse TOML text, naming ``filename`` when it is malformed.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from . import efficiency, models, specs
 from .explain import gpus
 from .explain import sig as _g  # significant figures, shared with the app
-from .perf import BYTES_PER_KV, BYTES_PER_PARAM
+from .perf import ALLREDUCE_LATENCY_S, BYTES_PER_ACTIVATION, BYTES_PER_KV, BYTES_PER_PARAM
 from .training import TrainingRow
 from .waterfall import Step
 
@@ -72,9 +72,10 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     static = cfg.batching == "static"
     ms = 1e3
     at_slo = s.sizing == "slo"
+    copies = f" (+ {p.attention_dp - 1} more copies of the shared part)" if p.attention_dp > 1 else ""
     lines = [
-        Line("weights", "params × bytes/param",
-             f"{m.params_total_B:g}e9 × {bpp:.4g} B ({cfg.weights})", f"{p.weight_GB:.1f} GB"),
+        Line("weights", "params × bytes/param" + (" + (attention DP − 1) × shared × bytes/param" if copies else ""),
+             f"{m.params_total_B:g}e9 × {bpp:.4g} B ({cfg.weights}){copies}", f"{p.weight_GB:.1f} GB"),
         Line("memory per replica", "tp × HBM × memory_utilization",
              f"{tp} × {hw.hbm_GB:g} GB × {s.memory_utilization:g}", f"{p.memory_GB:.1f} GB"),
         Line("KV per token", "layers × KV elements per layer × bytes",
@@ -93,7 +94,8 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
              f"min({p.batch_by_memory:,}, {s.max_batch})" + (" → SLO" if at_slo else ""),
              f"{p.batch} sequences (limit: {p.batch_limit})"),
         *_decode_lines(p, m, hw, tp, peak),
-        Line("decode step", "max(bandwidth, compute) + all-reduces",
+        *comm_lines(p, m, hw, bpp),
+        Line("decode step", "max(bandwidth, compute) + communication",
              f"max({_g(p.t_mem_s * ms)}, {_g(p.t_cmp_s * ms)}) + {_g(p.t_comm_s * ms)} ms",
              f"{_g(p.step_s * ms)} ms ({p.step_bound}-bound)"),
         Line("prefill per request", "(prompt − cached) × (2 × active params + attention) / (tp × peak × mfu)",
@@ -138,7 +140,8 @@ def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:
     lines += [
         Line("TTFT p50 / p90",
              ("batch × prefill + step" if static else "prefill + one step (TPOT)")
-             + " + wait" + (" + the other model's step (shared pool)" if o.pooled else ""),
+             + (" + the layout's added wait" if p.ttft_layout_s > 0 else "") + " + wait"
+             + (" + the other model's step (shared pool)" if o.pooled else ""),
              f"{_g(p.ttft_s * ms)} ms + wait",
              f"{_g(fleet.ttft_p50_s * ms)} / {_g(fleet.ttft_p90_s * ms)} ms"),
         Line("TPOT", ("step time at this batch" if static else "replica time per request × batch / reply")
@@ -214,9 +217,11 @@ def _decode_lines(p, m, hw, tp: int, peak: float) -> list[Line]:
     follows (:mod:`levers.efficiency`).
     """
     ms = 1e3
-    bytes_ = (f"({p.weights_read_GB:.1f} GB + {p.batch} × {p.context_tokens:,.0f} × "
-              f"{p.kv_bytes_per_token:,.0f} B)")
-    flops = f"{p.batch} × (2 × {m.params_active_B:g}e9 + attn)"
+    slots = p.slots if p.slots and p.slots != p.batch else p.batch
+    copies = f" × {p.kv_copies:g} copies" if p.kv_copies > 1 else ""
+    bytes_ = (f"({p.weights_read_GB:.1f} GB + {slots:,.0f} × {p.context_tokens:,.0f} × "
+              f"{p.kv_bytes_per_token:,.0f} B{copies})")
+    flops = f"{slots:,.0f} × (2 × {m.params_active_B:g}e9 + attn)"
     fmt = p.compute_format
     compute = Line("decode step, compute", "batch × (2 × active params + attention) / (tp × peak × mfu)",
                    f"{flops} / ({tp} × {peak:g} TFLOPS ({fmt}) × {p.mfu:.3g})", f"{_g(p.t_cmp_s * ms)} ms")
@@ -238,6 +243,80 @@ def _decode_lines(p, m, hw, tp: int, peak: float) -> list[Line]:
              f"{p.mbu:.3f}"),
         compute,
     ]
+
+
+def comm_lines(p, m, hw, bpp: float) -> list[Line]:
+    """The replica's layout and its decode step's communication, with numbers substituted.
+
+    Per step, each micro-batch of ``n = slots / pp`` tokens passes every layer
+    once (:func:`levers.perf.parallel_comm`): tensor-parallel all-reduces,
+    expert-parallel dispatch and combine, pipeline hand-offs. With speculative
+    decoding the terms are per output token, as the decode step is.
+    """
+    ms = 1e3
+    tp, pp, ep, dp = p.tensor or p.tp, p.pipeline, p.expert, p.attention_dp
+    stage = ep if ep > 1 else tp
+    shared = (m.params_total_B - m.expert_params_B) * bpp
+    experts = m.expert_params_B * bpp
+    if experts:
+        layout = Line("layout", "GPUs = (EP if experts are spread, else TP) × PP; per GPU "
+                      "(shared / TP + experts / EP) / PP",
+                      f"{p.parallel}: ({shared:,.1f} GB / {tp} + {experts:,.1f} GB / {stage}) / {pp}",
+                      f"{p.weight_GB_per_gpu:,.1f} GB of weights on each of {p.tp} GPUs")
+    else:
+        layout = Line("layout", "GPUs = TP × PP; per GPU weights / TP / PP",
+                      f"{p.parallel}: {shared:,.1f} GB / {tp} / {pp}",
+                      f"{p.weight_GB_per_gpu:,.1f} GB of weights on each of {p.tp} GPUs")
+    lines = [layout]
+    if p.kv_copies > 1:
+        lines.append(Line("KV copies under tensor parallelism", "TP / min(TP, KV shards)",
+                          f"{tp} / min({tp}, {m.kv_shards})" + (" (latent attention: one shard)"
+                                                                 if m.kv_shards == 1 else ""),
+                          f"× {p.kv_copies:g} KV per token"))
+    if p.ttft_layout_s > 0:
+        lines.append(Line("one prompt's added wait under this layout (in TTFT)",
+                          "(F_shared / TP + F_experts / stage GPUs) / (peak per GPU × share) − prefill",
+                          f"attention and shared weights on {tp} GPUs, experts on {stage}, "
+                          + (f"{pp} stages in turn" if pp > 1 else "one stage"),
+                          f"+{_g(p.ttft_layout_s * 1e3)} ms"))
+    if p.tp == 1:
+        return lines
+    latency = (efficiency.for_hardware(hw.id).allreduce_us * 1e-6 if p.decode_flops else ALLREDUCE_LATENCY_S)
+    lat = f"{latency * 1e6:.3g} µs"
+    n = p.slots / pp if p.slots else p.batch
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    up = f"{hw.scale_up_GBps:g} GB/s / 2"
+    a = BYTES_PER_ACTIVATION
+    if tp > 1:
+        spans = bool(d and out and tp > d)
+        link = (f"{up} in-node, then 1/{d} over {out:g} GB/s / 2 across {tp // d} nodes" if spans
+                else f"{up}")
+        lines.append(Line(
+            "tensor-parallel all-reduces per step",
+            ("1" if ep > 1 else "2") + " × layers × (latency + tokens / attention DP × hidden × 2 B × "
+            "2 (TP − 1) / TP / one-way link)",
+            f"{1 if ep > 1 else 2} × {m.layers} × ({lat} + {n:,.4g} / {dp} × {m.hidden_size:,} × {a:g} B × "
+            f"2 × {tp - 1}/{tp} / ({link}))", f"{_g(p.t_allreduce_s * ms)} ms"))
+    if ep > 1:
+        spans = bool(d and out and ep > d)
+        link = (f"max({d - 1}/{ep} over {up}, {ep - d}/{ep} over {out:g} GB/s / 2)" if spans
+                else f"{ep - 1}/{ep} / ({up})")
+        lines.append(Line(
+            "expert-parallel dispatch + combine per step",
+            "2 × layers × (latency + tokens / EP × experts per token × hidden × 2 B × remote share / one-way link)",
+            f"2 × {m.layers} × ({lat}{' × 2' if spans else ''} + {n:,.4g} / {ep} × {m.experts_per_token} × "
+            f"{m.hidden_size:,} × {a:g} B × {link})", f"{_g(p.t_alltoall_s * ms)} ms"))
+    if pp > 1:
+        link = f"{out:g} GB/s / 2" if d and out and p.tp > d else up
+        lines += [
+            Line("pipeline hand-offs per step",
+                 "PP × latency + (PP − 1) × tokens × hidden × 2 B / stage GPUs / one-way link",
+                 f"{pp} × {lat} + {pp - 1} × {n:,.4g} × {m.hidden_size:,} × {a:g} B / {stage} / ({link})",
+                 f"{_g(p.t_handoff_s * ms)} ms"),
+            Line("pipeline: slots per step (bubble below PP sequences)", "max(batch, PP); weights read PP times",
+                 f"max({p.batch}, {pp})", f"{p.slots:,.0f} slots, {p.weights_read_GB:,.1f} GB read"),
+        ]
+    return lines
 
 
 def cost_lines(step: Step) -> list[Line]:

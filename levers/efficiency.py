@@ -58,9 +58,9 @@ import functools
 import importlib.resources
 import math
 import statistics
-import tomllib
 from dataclasses import dataclass, field, replace
 
+from .datafile import check_keys, parse_text
 from .errors import InputError, SpecError
 
 _PACKAGE = "levers.measurements"
@@ -167,10 +167,7 @@ def _share(filename: str, key: str, value) -> float:
 
 def parse(text: str, filename: str = f"levers/measurements/{_FIT_FILE}") -> dict[str, FamilyFit]:
     """Parse and validate the fit file; raise :class:`SpecError` naming the field."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(filename, f"not valid TOML: {exc}") from None
+    data = parse_text(text, filename)
     for key in ("source", "as_of"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise SpecError(f"{filename}: {key}", "missing or empty")
@@ -271,13 +268,8 @@ _PART_KEYS = {"peak_MHz", "sustained_MHz", "note"}
 
 def parse_clocks(text: str, filename: str = f"levers/measurements/{_CLOCK_FILE}") -> dict[str, SustainedClock]:
     """Parse and validate the sustained-clock file; raise :class:`SpecError` naming the field."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(filename, f"not valid TOML: {exc}") from None
-    for key in data:
-        if key not in _CLOCK_KEYS:
-            raise SpecError(f"{filename}: {key}", f"unknown key; allowed: {', '.join(sorted(_CLOCK_KEYS))}")
+    data = parse_text(text, filename)
+    check_keys(filename, "", data, _CLOCK_KEYS)
     for key in ("source", "url", "as_of", "conditions"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise SpecError(f"{filename}: {key}", "missing or empty")
@@ -291,9 +283,7 @@ def parse_clocks(text: str, filename: str = f"levers/measurements/{_CLOCK_FILE}"
             raise SpecError(f"{filename}: {where}", f"unknown accelerator; known: {', '.join(FAMILY)}")
         if not isinstance(t, dict):
             raise SpecError(f"{filename}: {where}", "must be a table")
-        for key in t:
-            if key not in _PART_KEYS:
-                raise SpecError(f"{filename}: {where}.{key}", f"unknown key; allowed: {', '.join(sorted(_PART_KEYS))}")
+        check_keys(filename, where, t, _PART_KEYS)
         mhz = {}
         for key in ("peak_MHz", "sustained_MHz"):
             v = t.get(key)

@@ -17,7 +17,7 @@ from .perf import BYTES_PER_KV, TP_CHOICES, Engine, ReplicaPerf, Shape, Workload
 from .quantization import BYTES_PER_PARAM
 from .queueing import Wait, erlang_c, quantile, wait
 from .routing import RequestClass, request_classes, shares
-from .sizing import Targets, first_tp, limit, queue, size_shape, smallest
+from .sizing import MAX_REPLICA_GPUS, Targets, first_tp, layouts, limit, queue, size_shape, smallest
 
 SECONDS_PER_DAY = 86_400
 
@@ -218,10 +218,12 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                disagg_network_GBps: float = disaggregation.MOONCAKE_GBPS_PER_GPU) -> Fleet:
     """The fleet of one model with the fewest GPUs.
 
-    Every tensor-parallel size from the smallest that holds the weights up to
-    64 is tried, so more memory or a cheaper format can only add shapes; a
-    size ``tp`` is skipped once ``tp x min_replicas`` already reaches the best
-    fleet found, since it cannot beat it. When no shape holds the SLO, the
+    Every replica layout whose GPUs hold the weights is tried
+    (:func:`levers.sizing.layouts`: tensor parallel from 1 to 64 GPUs,
+    pipeline stages across nodes, experts spread over GPUs), fewest GPUs
+    first, so more memory or a cheaper format can only add shapes; the search
+    stops once ``GPUs per replica x min_replicas`` already reaches the best
+    fleet found, since no wider layout can beat it. When no shape holds the SLO, the
     fleet is sized to the nearest targets some shape reaches (both scaled by
     the same factor) and says why. ``memo`` shares built shapes between the
     steps of one waterfall (a shape depends on the model, accelerator, size,
@@ -235,32 +237,35 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
     if cfg.disaggregated and eng.batching != "static":
         return split_fleet(role, model, hw, cfg, work, eng, lam, share, tg, spec=spec, ttft_extra=ttft_extra,
                            network_GBps=disagg_network_GBps)
-    first = first_tp(model, hw, cfg.weights, eng)
-    built: dict[int, Shape] = {}
+    built: dict = {}
+    tried = layouts(model, hw, cfg.weights, eng)
+    # the memo holds, per model, accelerator, formats, workload and engine, the shapes by layout
+    key = (model.id, model.params_total_B, hw.id, cfg.weights, cfg.kv_cache, work, eng, spec, ttft_extra)
+    kept = memo.setdefault(key, {}) if memo is not None else {}
 
-    def shape(tp: int) -> Shape:
-        if tp not in built:
-            key = (model.id, model.params_total_B, hw.id, tp, cfg.weights, cfg.kv_cache, work, eng, spec,
-                   ttft_extra)
-            sh = memo.get(key) if memo is not None else None
+    def shape(lay) -> Shape:
+        sh = built.get(lay)
+        if sh is None:
+            sh = kept.get(lay)
             if sh is None:
-                sh = Shape(model, hw, tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
-                           ttft_extra=ttft_extra)
-                if memo is not None:
-                    memo[key] = sh
-            built[tp] = sh
-        return built[tp]
+                sh = kept[lay] = Shape(model, hw, lay.tp, cfg.weights, cfg.kv_cache, work, eng, spec=spec,
+                                       ttft_extra=ttft_extra, pp=lay.pp, ep=lay.ep,
+                                       like=next(iter(kept.values()), None))
+            built[lay] = sh
+        return sh
 
     def search(t: Targets):
         best = None
-        for tp in TP_CHOICES:
-            if tp < first:
-                continue
+        for lay in tried:
+            tp = lay.gpus
             if best is not None and tp * t.min_replicas >= best[0].tp * best[2]:
                 break
-            sh = shape(tp)
+            sh = shape(lay)
             if not sh.fits:
                 continue
+            if best is not None and tp * max(t.min_replicas, ceil_div(
+                    lam * sh.seconds_per_request(sh.cap) / t.utilization)) >= best[0].tp * best[2]:
+                continue  # not even memory's largest batch, the most work per second, beats it
             if best is not None and t.at_slo:
                 # Lower bound: no batch under the SLO batch does more work per second.
                 b = sh.slo_batch(t.tpot_s, t.ttft_s)
@@ -269,7 +274,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
                     continue
             got = size_shape(sh, lam, t)
             if got and (best is None or tp * got[2] < best[0].tp * best[2]):
-                best = got
+                best = (*got, sh)
         return best
 
     found, reason, used = search(tg), "", tg
@@ -278,7 +283,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
         raise InputError(
             f"{role}_model",
             f"{model.id} at {cfg.weights} with {work.prompt_tokens + work.output_tokens:.0f}-token "
-            f"sequences does not fit on {TP_CHOICES[-1]} x {hw.id}",
+            f"sequences does not fit on {MAX_REPLICA_GPUS} x {hw.id}",
         )
     if found is None:
         # The nearest the hardware gets: each unreachable target raised to the
@@ -310,8 +315,7 @@ def best_fleet(role: str, model, hw, cfg: Config, work: Workload, eng: Engine, l
             used = Targets(tg.ttft_s, tg.tpot_s, False, tg.min_replicas, tg.utilization)
             found = search(used)
             reason = reason.split(";")[0] + "; priced at maximum throughput"
-    core, n_thr, n = found
-    sh = built[core.tp]
+    core, n_thr, n, sh = found
     perf = sh.at(core.batch, limit(sh, core.batch, used))
     w = queue((perf,), (lam,), n)
     return Fleet(role, model.id, share, n, perf.tp * n, perf, lam, n_thr, w,

@@ -121,6 +121,31 @@ class Model:
         v = self.attention_v_dim or self.head_dim
         return 2.0 * self.layers * self.attention_heads * (qk + v) * context_tokens
 
+    @property
+    def expert_params_B(self) -> float:
+        """Parameters in the routed experts [billions]; 0 for a dense model.
+
+        With ``f = experts_per_token / experts``, ``total = shared + E`` and
+        ``active = shared + f x E`` give ``E = (total - active) / (1 - f)``.
+        DeepSeek-V3: ``(671 - 37) / (1 - 8/256) = 654.5``B in experts, 16.5B
+        shared (attention, dense layers, the shared expert, embeddings).
+        """
+        if self.experts <= 1 or self.params_total_B <= self.params_active_B:
+            return 0.0
+        return (self.params_total_B - self.params_active_B) / (1.0 - self.experts_per_token / self.experts)
+
+    @property
+    def kv_shards(self) -> int:
+        """Parts the KV cache of one token splits into across tensor-parallel GPUs.
+
+        Each GPU keeps the KV heads of its attention heads: ``kv_heads`` parts.
+        A group wider than that repeats each KV head on ``tp / kv_heads`` GPUs
+        (vLLM replicates KV heads when there are fewer than the tensor-parallel
+        size, ``vllm/model_executor/models/llama.py``). Latent attention caches
+        one vector per token that every head reads, so it does not split: 1.
+        """
+        return 1 if self.kv_elements_per_token_per_layer else self.kv_heads
+
     def weight_bytes_read(self, batch: float, bytes_per_param: float) -> float:
         """Weight bytes one decode step streams from memory [B].
 

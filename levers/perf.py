@@ -1,7 +1,9 @@
 """Roofline model of one model replica: throughput, batch, TTFT and TPOT.
 
-A replica is one copy of a model spread over ``tp`` accelerators (tensor
-parallel). Two kinds of work run on it:
+A replica is one copy of a model spread over accelerators: ``tp`` of them
+tensor parallel, times ``pp`` pipeline stages, and for a mixture of experts
+optionally its experts spread over ``ep`` GPUs per stage (see
+:class:`Layout`). Two kinds of work run on it:
 
 * **Prefill** reads the prompt. It is compute-bound: every new prompt token
   costs ``2 x active params`` FLOPs plus attention, done at ``mfu`` of the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import efficiency
 from .errors import InputError
@@ -87,7 +90,30 @@ class ReplicaPerf:
     Attributes
     ----------
     tp
-        Accelerators per replica.
+        Accelerators per replica (``tensor x pipeline``, or ``expert x
+        pipeline`` with expert parallelism) [GPUs].
+    tensor, pipeline, expert, attention_dp
+        The replica's layout (:class:`Layout`): tensor-parallel size of the
+        attention, pipeline stages, GPUs the experts spread over per stage (1:
+        experts tensor-parallel like the rest) and attention data-parallel
+        groups per stage.
+    parallel
+        The layout in words, e.g. ``"TP8 x PP2"`` or ``"TP1 x EP16 (attention DP16)"``.
+    weight_GB_per_gpu
+        Weights one GPU holds, ``(shared / TP + experts / EP) / PP`` [GB].
+    t_allreduce_s, t_alltoall_s, t_handoff_s
+        The decode step's communication split into tensor-parallel
+        all-reduces, expert-parallel all-to-alls and pipeline hand-offs [s];
+        they add up to ``t_comm_s``.
+    kv_copies
+        Copies of each token's KV the tensor-parallel group keeps (see
+        :attr:`levers.models.Model.kv_shards`).
+    slots
+        Sequence slots a decode step costs, ``max(batch, pp)`` [sequences].
+    ttft_layout_s
+        What the layout adds to one prompt's prefill latency over ``prefill_s``
+        (pipeline stages in turn, attention on one data-parallel group) [s];
+        included in ``ttft_s`` and ``ttft_extra_s``.
     batch
         Sequences decoding at once.
     batch_limit
@@ -162,6 +188,18 @@ class ReplicaPerf:
     band: float = 1.0
     spec_tokens_per_step: float = 1.0
     ttft_extra_s: float = 0.0
+    tensor: int = 0
+    pipeline: int = 1
+    expert: int = 1
+    attention_dp: int = 1
+    parallel: str = ""
+    weight_GB_per_gpu: float = 0.0
+    t_allreduce_s: float = 0.0
+    t_alltoall_s: float = 0.0
+    t_handoff_s: float = 0.0
+    kv_copies: float = 1.0
+    slots: float = 0.0
+    ttft_layout_s: float = 0.0
 
     @property
     def memory_shares(self) -> tuple[float, float, float]:
@@ -204,6 +242,60 @@ class Core:
         self.tp = tp
         self.batch, self.requests_per_s, self.ttft_s, self.tpot_s = batch, requests_per_s, ttft_s, tpot_s
         self.prefill_s, self.batch_run_s, self.decode_busy_s = prefill_s, batch_run_s, decode_busy_s
+
+
+class Layout(NamedTuple):
+    """How one replica spreads a model over accelerators (a tuple, so cheap to
+    hash as a key).
+
+    Attributes
+    ----------
+    tp
+        Tensor-parallel size of the attention and the shared (non-expert)
+        weights [GPUs].
+    pp
+        Pipeline stages, each holding ``layers / pp`` consecutive layers.
+    ep
+        GPUs each stage spreads its routed experts over (1: the experts are
+        tensor-parallel over ``tp`` like the rest). With ``ep > 1`` the
+        stage has ``ep`` GPUs and the attention runs in ``ep / tp``
+        data-parallel groups of ``tp`` GPUs, each with its own sequences and
+        its own copy of the shared weights (vLLM's data-parallel attention
+        with ``--enable-expert-parallel``, EP size = TP x DP,
+        https://docs.vllm.ai/en/latest/serving/data_parallel_deployment/ ;
+        DeepSeek-V3's decode runs attention TP4 x DP80 with experts over
+        EP320, arXiv:2412.19437 section 3.4).
+    """
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+
+    @property
+    def stage_gpus(self) -> int:
+        """GPUs per pipeline stage [GPUs]."""
+        return self.ep if self.ep > 1 else self.tp
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per replica, ``stage GPUs x pp`` [GPUs]."""
+        return self.stage_gpus * self.pp
+
+    @property
+    def dp(self) -> int:
+        """Attention data-parallel groups per stage (``ep / tp``, or 1)."""
+        return self.ep // self.tp if self.ep > 1 else 1
+
+    @property
+    def label(self) -> str:
+        """The layout in words, e.g. ``"TP8 x PP2"`` or ``"TP1 x EP16 (attention DP16)"``."""
+        parts = [f"TP{self.tp}"]
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        text = " × ".join(parts)
+        return text + (f" (attention DP{self.dp})" if self.dp > 1 else "")
 
 
 class Shape:
@@ -249,9 +341,38 @@ class Shape:
     :mod:`levers.queueing`): continuous, ``t_pre + TPOT`` (the prompt's
     compute, then one step); static, the whole batch's prefill ``B x t_pre``
     plus a step.
+
+    Layout (:class:`Layout`): ``tp``, ``bw`` and ``peak`` above are for the
+    replica's ``G`` GPUs. Weights ``W = (dp x shared + experts) x
+    bytes/param``: each attention data-parallel group holds its own copy of
+    the shared part, so a GPU holds ``(shared / TP + experts / EP) / PP``.
+    KV per token is multiplied by ``r = TP / min(TP, kv_shards)``, the copies
+    a tensor-parallel group keeps (:attr:`levers.models.Model.kv_shards`:
+    latent attention's cache is kept whole on every GPU of the group). Each
+    data-parallel group holds its own cached prefix.
+
+    Pipeline (``pp > 1``): decode runs ``m = min(B, pp)`` micro-batches of
+    ``B / m`` sequences; a micro-batch's token takes ``pp`` stage-times, so
+    one step of the whole batch (every sequence one token) lasts ``pp`` ticks
+    of a stage. In the replica's aggregate terms that is the step above with
+    the batch padded to ``u = max(B, pp)`` slots and the weights read once
+    per micro-batch: ``W_read = pp x W_read(u / pp)``. Below ``pp``
+    sequences the stages idle (the pipeline bubble): throughput per GPU falls
+    as ``B / pp`` while TPOT stays a full cycle.
+
+    Prefill spreads over all ``G`` GPUs when many prompts are in flight, so
+    ``t_pre`` (a request's cost) uses the replica's whole compute. One
+    prompt's own latency is longer when the layout splits the replica: its
+    attention and shared weights run on its group's ``tp`` GPUs, its experts
+    on a stage's ``g`` GPUs, and the stages one after another, ``(F_shared /
+    tp + F_experts / g) / (peak per GPU x share)``; the difference from
+    ``t_pre`` is added to TTFT (``ttft_layout``; the prompt taken as one
+    chunk, so a pipeline's stages do not overlap on it). 0 for tensor
+    parallelism alone.
     """
 
     __slots__ = (
+        "_base",
         "_slo",
         "active",
         "attn",
@@ -261,7 +382,9 @@ class Shape:
         "bw",
         "comm0",
         "comm1",
+        "comm_parts",
         "ctx",
+        "dp",
         "eff_bw",
         "eff_dec",
         "eff_peak",
@@ -271,19 +394,24 @@ class Shape:
         "hw",
         "kv",
         "kv_cache",
+        "kv_eff",
+        "layout",
         "mem",
         "model",
         "o",
         "peak",
+        "pp",
         "r",
         "resident",
         "room",
+        "shared_bytes",
         "spec",
         "split",
         "static",
         "t_pre",
         "tp",
         "ttft_extra",
+        "ttft_layout",
         "w_bytes",
         "weights",
         "work",
@@ -291,53 +419,80 @@ class Shape:
 
     def __init__(self, model: Model, hw: Accelerator, tp: int, weights: str, kv_cache: str,
                  work: Workload, engine: Engine, kv_room: float | None = None, *,
-                 spec=None, ttft_extra: float = 0.0, split: bool = False) -> None:
+                 spec=None, ttft_extra: float = 0.0, split: bool = False, pp: int = 1, ep: int = 1,
+                 like: Shape | None = None) -> None:
         p, c, o = work.prompt_tokens, work.cached_tokens, work.output_tokens
-        self.model, self.hw, self.tp, self.work, self.engine = model, hw, tp, work, engine
+        self.layout = lay = Layout(tp, pp, ep)
+        gpus, dp = lay.gpus, lay.dp
+        self.pp, self.dp = pp, dp
+        self.model, self.hw, self.tp, self.work, self.engine = model, hw, gpus, work, engine
         self.weights, self.kv_cache, self.o = weights, kv_cache, o
-        self.fmt = compute_format(weights, hw)
-        self.bpp = BYTES_PER_PARAM[weights]
-        self.mem = hw.hbm_GB * 1e9 * tp * engine.memory_utilization
-        self.w_bytes = model.params_total_B * 1e9 * self.bpp
-        self.kv = model.kv_bytes_per_token(BYTES_PER_KV[kv_cache])
+        # like: a shape of the same model, accelerator, formats, workload and
+        # engine in another layout, whose layout-free figures are reused
+        if like is None:
+            fmt = compute_format(weights, hw)
+            static = engine.batching == "static"
+            r = engine.longest_over_mean if static else 1.0
+            ctx = p + (o * r if static else o) / 2
+            new = p - c
+            active = model.params_active_B * 1e9
+            auto = not (engine.mfu and engine.mbu)
+            fit = (engine.efficiency or efficiency.for_hardware(hw.id)) if auto else None
+            self._base = (fmt, BYTES_PER_PARAM[weights], model.kv_bytes_per_token(BYTES_PER_KV[kv_cache]),
+                          static, r, ctx, active, model.attention_flops_per_token(ctx),
+                          2 * active * new + model.attention_flops_per_token(c + new / 2) * new, fit,
+                          engine.mfu or fit.prefill_share(fmt), model.expert_params_B)
+        else:
+            self._base = like._base
+        (self.fmt, self.bpp, self.kv, self.static, self.r, self.ctx, self.active, self.attn, pre_flops,
+         self.fit, share, expert_B) = self._base
+        self.mem = hw.hbm_GB * 1e9 * gpus * engine.memory_utilization
+        self.shared_bytes = (model.params_total_B - expert_B) * 1e9 * self.bpp
+        self.w_bytes = model.params_total_B * 1e9 * self.bpp + (dp - 1) * self.shared_bytes
+        self.kv_eff = self.kv * tp / min(tp, model.kv_shards)
         # Speculative decoding (:mod:`levers.speculative`): the drafter's weights
         # sit beside the target's, and a draft model keeps its own KV per sequence.
         # split: a disaggregated decode replica (:mod:`levers.disaggregation`);
         # prompts are prefilled elsewhere, so no chunks ride in its steps.
         self.spec, self.ttft_extra, self.split = spec, ttft_extra, split
         self.budget = self.mem - self.w_bytes - (spec.draft_weight_bytes if spec else 0.0)
-        self.static = engine.batching == "static"
-        self.r = engine.longest_over_mean if self.static else 1.0
         self.resident = (p - c) + (o * self.r if self.static else o / 2)
         # kv_room: memory this model may use for KV (a shared pool gives each
         # model a part of what both models' weights leave).
-        self.room = (self.budget if kv_room is None else kv_room) - c * self.kv
-        per_seq = self.resident * self.kv * (1.0 + (spec.kv_share if spec else 0.0))
-        self.b_mem = int(self.room // per_seq) if self.room > 0 and per_seq > 0 else 0
-        self.active = model.params_active_B * 1e9
-        self.ctx = p + (o * self.r if self.static else o) / 2
-        self.peak = peak = hw.peak_TFLOPS(self.fmt) * 1e12 * tp
-        self.bw = bw = hw.hbm_bandwidth_TBps * 1e12 * tp
-        auto = not (engine.mfu and engine.mbu)
-        self.fit = (engine.efficiency or efficiency.for_hardware(hw.id)) if auto else None
+        self.room = (self.budget if kv_room is None else kv_room) - dp * c * self.kv_eff
+        per_seq = self.resident * self.kv_eff * (1.0 + (spec.kv_share if spec else 0.0))
+        # each attention data-parallel group holds its own sequences
+        self.b_mem = dp * int(self.room / dp // per_seq) if self.room > 0 and per_seq > 0 else 0
+        self.peak = peak = hw.peak_TFLOPS(self.fmt) * 1e12 * gpus
+        self.bw = bw = hw.hbm_bandwidth_TBps * 1e12 * gpus
         if engine.mbu:  # a fixed share: the roofline's max(bandwidth, compute)
             self.eff_bw, self.eff_dec = bw * engine.mbu, math.inf
             latency = ALLREDUCE_LATENCY_S
         else:  # the family's decode curve, and its collective latency
             self.eff_bw, self.eff_dec = bw * self.fit.bw, peak * self.fit.decode_flops
             latency = self.fit.allreduce_us * 1e-6
-        self.eff_peak = peak * (engine.mfu or self.fit.prefill_share(self.fmt))
-        self.attn = model.attention_flops_per_token(self.ctx)
+        self.eff_peak = peak * share
         new = p - c
-        pre_flops = 2 * self.active * new + model.attention_flops_per_token(c + new / 2) * new
-        # t_comm(tokens) = comm0 + comm1 x tokens: linear in the tokens (see t_comm)
-        self.comm0 = t_comm(model, hw, tp, 0.0, latency)
-        self.comm1 = t_comm(model, hw, tp, 1.0, latency) - self.comm0
-        pre_comm0 = t_comm(model, hw, tp, 0.0)
+        # communication per pass of n tokens = comm0 + comm1 x n: linear in the
+        # tokens (see parallel_comm); kept by kind for the derivation
+        self.comm_parts = zero, per = _comm_terms(model, hw, lay, latency)
+        self.comm0, self.comm1 = sum(zero), sum(per)
+        pre_comm0 = sum(_comm_terms(model, hw, lay, ALLREDUCE_LATENCY_S)[0])
         # Prefill chunks share forward passes with other requests' chunks and
         # decode steps, so a request is not charged a whole pass's fitted
         # collective latency; that latency applies to decode steps.
         self.t_pre = pre_flops / self.eff_peak + pre_comm0 + self.comm1 * new
+        # One prompt's own latency (see the class docstring): its attention and
+        # shared weights run on its group of tp GPUs, stage after stage, its
+        # experts on a stage's GPUs; t_pre spreads all of it over the replica.
+        g = lay.stage_gpus
+        if g * pp > tp:
+            f_exp = 2 * new * model.experts_per_token / model.experts * expert_B * 1e9 if expert_B else 0.0
+            alone = ((pre_flops - f_exp) / tp + f_exp / g) * gpus / self.eff_peak
+            self.ttft_layout = max(alone - pre_flops / self.eff_peak, 0.0)
+        else:
+            self.ttft_layout = 0.0
+        self.ttft_extra = ttft_extra + self.ttft_layout
         self._slo: dict = {}
 
     @property
@@ -351,6 +506,25 @@ class Shape:
         mb = self.engine.max_batch
         return min(self.b_mem, mb) if mb else self.b_mem
 
+    def slots(self, batch: float) -> float:
+        """Sequence slots a decode step costs: the batch, padded to ``pp`` when
+        a pipeline has fewer sequences than stages (its bubble)."""
+        pp = self.pp
+        return batch if batch >= pp else float(pp)
+
+    def read(self, batch: float) -> float:
+        """Weight bytes one decode step of ``batch`` sequences streams, all GPUs together [B].
+
+        ``pp x (W_read(u / pp) + (dp - 1) x shared)`` with ``u`` the slots: each
+        micro-batch reads every stage's weights once, and every attention
+        data-parallel group reads its own copy of the shared part.
+        """
+        pp = self.pp
+        if pp == 1 and self.dp == 1:
+            return self.model.weight_bytes_read(batch, self.bpp)
+        per = self.model.weight_bytes_read(self.slots(batch) / pp, self.bpp)
+        return pp * (per + (self.dp - 1) * self.shared_bytes)
+
     def parts(self, batch: int, w_read: float | None = None) -> tuple[float, float, float]:
         """A decode step's bandwidth, compute and communication time at ``batch`` [s].
 
@@ -358,13 +532,15 @@ class Shape:
         :meth:`levers.speculative.Setting.per_token`.
         """
         if w_read is None:
-            w_read = self.model.weight_bytes_read(batch, self.bpp)
-        flops = batch * (2 * self.active + self.attn)
-        comm = self.comm0 + self.comm1 * batch
+            w_read = self.read(batch)
+        pp = self.pp
+        u = batch if batch >= pp else float(pp)
+        flops = u * (2 * self.active + self.attn)
+        comm = self.comm0 + self.comm1 * u / pp
         if self.spec is not None:
-            return self.spec.per_token(w_read / self.eff_bw, batch * self.ctx * self.kv / self.eff_bw,
+            return self.spec.per_token(w_read / self.eff_bw, u * self.ctx * self.kv_eff / self.eff_bw,
                                        flops / self.eff_peak, comm, flops / self.eff_dec)
-        t_mem = (w_read + batch * self.ctx * self.kv) / self.eff_bw + flops / self.eff_dec
+        t_mem = (w_read + u * self.ctx * self.kv_eff) / self.eff_bw + flops / self.eff_dec
         return t_mem, flops / self.eff_peak, comm
 
     def tpot(self, batch: int) -> float:
@@ -452,30 +628,56 @@ class Shape:
                     o * (t_cmp + comm) / batch)
 
     def _linear_batch(self, tpot_s: float, ttft_s: float) -> int | None:
-        """For a dense model every step term is linear in ``B``: ``x + y B``.
-        The largest ``B`` keeping each term under its target, or None for an
-        MoE model (whose weight reads grow with ``B`` non-linearly)."""
-        m = self.model
-        if self.spec is not None or self.split or (m.experts > 1 and m.params_total_B > m.params_active_B):
+        """A guess of :meth:`slo_batch`'s answer, which the caller checks.
+
+        For a dense model every step term is linear in ``B``: ``x + y B`` (a
+        pipeline too, at ``B >= pp``, its weights read ``pp`` times), and the
+        largest ``B`` keeping each term under its target is exact. A mixture
+        of experts reads more experts as ``B`` grows; holding the reads at
+        those of the previous guess and solving again, from memory's batch
+        down, settles in a few rounds since the reads saturate. None with
+        speculation or a disaggregated replica."""
+        if self.spec is not None or self.split:
             return None
-        x_mem = self.model.weight_bytes_read(1, self.bpp) / self.eff_bw + self.comm0
-        y_mem = self.ctx * self.kv / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec + self.comm1
-        y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1
-        if self.static:
-            # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
-            terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
-                     (x_mem, y_mem + self.t_pre, ttft_s), (self.comm0, y_cmp + self.t_pre, ttft_s)]
-        else:
-            y_cmp += self.t_pre / self.o
-            terms = [(x_mem, y_mem, tpot_s), (self.comm0, y_cmp, tpot_s),
-                     (x_mem + self.t_pre, y_mem, ttft_s), (self.comm0 + self.t_pre, y_cmp, ttft_s)]
-        return int(min((t - x) / y for x, y, t in terms if y > 0))
+        pp = self.pp
+        y_mem = (self.ctx * self.kv_eff / self.eff_bw + (2 * self.active + self.attn) / self.eff_dec
+                 + self.comm1 / pp)
+        y_cmp = (2 * self.active + self.attn) / self.eff_peak + self.comm1 / pp
+        c0, pre = self.comm0, self.t_pre
+        ttft_s -= self.ttft_extra
+
+        def solve(reads: float) -> int:
+            x_mem = reads / self.eff_bw + c0
+            if self.static:
+                # TPOT: max(mem, cmp) <= T; TTFT: B t_pre + max(mem, cmp) <= F.
+                terms = [(x_mem, y_mem, tpot_s), (c0, y_cmp, tpot_s),
+                         (x_mem, y_mem + pre, ttft_s), (c0, y_cmp + pre, ttft_s)]
+            else:
+                y = y_cmp + pre / self.o
+                terms = [(x_mem, y_mem, tpot_s), (c0, y, tpot_s),
+                         (x_mem + pre, y_mem, ttft_s), (c0 + pre, y, ttft_s)]
+            best = min((t - x) / y for x, y, t in terms if y > 0)
+            return int(best) if best < 1 << 62 else 1 << 62  # an unbounded target: any batch
+
+        if self.model.expert_params_B <= 0:
+            return solve(self.read(pp))
+        g = max(self.cap, 1)
+        for _ in range(4):
+            nxt = max(1, min(solve(self.read(g)), self.cap))
+            if nxt == g:
+                break
+            g = nxt
+        return g
 
     def at(self, batch: int, limit: str) -> ReplicaPerf:
         """The replica's figures at ``batch`` (``limit`` says what set it)."""
         o, c = self.o, self.work.cached_tokens
-        w_read = self.model.weight_bytes_read(batch, self.bpp)
+        w_read = self.read(batch)
         t_mem, t_cmp, comm = self.parts(batch, w_read)
+        u, lay = self.slots(batch), self.layout
+        # the communication by kind, scaled as t_comm is (per output token with speculation)
+        raw = [a + b * u / lay.pp for a, b in zip(*self.comm_parts, strict=True)]
+        kinds = [x * comm / sum(raw) for x in raw] if sum(raw) > 0 else [0.0, 0.0, 0.0]
         tau = self.spec.tokens_per_step if self.spec is not None else 1.0
         step = max(t_mem, t_cmp) + comm
         t_pre, r = self.t_pre, self.r
@@ -495,7 +697,7 @@ class Shape:
         # the decode steps' time, of which the cached prefix's KV reads take the
         # share of bytes they move when steps are bandwidth-bound.
         decode_alone = o * r * step / batch
-        cached_read = batch * c * self.kv / self.eff_bw
+        cached_read = batch * c * self.kv_eff / self.eff_bw
         if self.spec is not None:  # per output token, as t_mem and the step are
             cached_read /= self.spec.tokens_per_step
         frac_cached = cached_read / step if t_mem >= t_cmp else 0.0
@@ -534,12 +736,24 @@ class Shape:
             mfu=self.eff_peak / self.peak,
             # achieved share of peak bandwidth while the step moves its bytes
             # (speculation: t_mem is per output token, a verify step takes tau of them)
-            mbu=(w_read + batch * self.ctx * self.kv) / (self.bw * t_mem * tau),
+            mbu=(w_read + u * self.ctx * self.kv_eff) / (self.bw * t_mem * tau),
             decode_flops=self.fit.decode_flops if self.eff_dec != math.inf else 0.0,
             efficiency_family=self.fit.family if self.fit else "",
             band=self.fit.band() if self.fit else 1.0,
             spec_tokens_per_step=tau,
             ttft_extra_s=self.ttft_extra,
+            ttft_layout_s=self.ttft_layout,
+            tensor=lay.tp,
+            pipeline=lay.pp,
+            expert=lay.ep,
+            attention_dp=lay.dp,
+            parallel=lay.label,
+            weight_GB_per_gpu=self.w_bytes / self.tp / 1e9,
+            t_allreduce_s=kinds[0],
+            t_alltoall_s=kinds[1],
+            t_handoff_s=kinds[2],
+            kv_copies=self.kv_eff / self.kv if self.kv else 1.0,
+            slots=u,
         )
 
 
@@ -552,13 +766,17 @@ def replica(
     work: Workload,
     engine: Engine,
     concurrency: int = 0,
+    *,
+    pp: int = 1,
+    ep: int = 1,
 ) -> ReplicaPerf | None:
     """Model one replica at the largest batch memory, ``max_batch`` and
     ``concurrency`` allow; None when the model or one sequence does not fit.
 
-    See :class:`Shape` for the derivation.
+    ``tp``, ``pp`` and ``ep`` give its :class:`Layout`. See :class:`Shape`
+    for the derivation.
     """
-    sh = Shape(model, hw, tp, weights, kv_cache, work, engine)
+    sh = Shape(model, hw, tp, weights, kv_cache, work, engine, pp=pp, ep=ep)
     if not sh.fits:
         return None
     limits = [(sh.b_mem, "memory")]
@@ -607,7 +825,125 @@ def t_comm(model: Model, hw: Accelerator, tp: int, tokens: float, latency_s: flo
     return 2 * model.layers * (latency_s + per_reduce)
 
 
+#: Bytes of one activation element sent between GPUs (BF16) [B].
+BYTES_PER_ACTIVATION = 2.0
+
+
+def _one_way(GBps: float) -> float:
+    """One direction of a link quoted bidirectionally [B/s]."""
+    return GBps * 1e9 / 2
+
+
+def t_alltoall(model: Model, hw: Accelerator, ep: int, tokens: float,
+               latency_s: float = ALLREDUCE_LATENCY_S) -> float:
+    """Expert-parallel dispatch and combine per pass of ``tokens`` tokens [s].
+
+    Derivation
+    ----------
+    Each MoE layer sends every token's hidden state to the GPUs holding its
+    ``k = experts_per_token`` experts (dispatch) and brings the ``k`` outputs
+    back (combine): ``hidden_size x 2 B x k`` per token each way (BF16; the
+    DeepSeek-V3 report dispatches in FP8, which would halve the first, and
+    its node-limited routing caps the nodes a token reaches, neither
+    modeled). With the experts spread evenly over ``ep`` GPUs and the tokens
+    too (``tokens / ep`` per GPU), a GPU sends ``tokens / ep x k x hidden x
+    2 B`` per all-to-all, of which ``(ep - 1) / ep`` leaves it. When the
+    group spans scale-up domains of ``d`` GPUs (``scale_up_domain_GPUs``,
+    with ``scale_out_GBps`` given), ``(d - 1) / ep`` of it stays on the
+    scale-up link and ``(ep - d) / ep`` crosses the scale-out network; the
+    two run at once, so the slower sets the time, and each all-to-all pays a
+    second latency for the network phase. Per pass: ``2 x layers x (latency
+    + bytes / one-way bandwidth)``, every layer counted as an MoE layer
+    (DeepSeek-V3's first 3 of 61 are dense: an overcount of 5%). 0 for ``ep
+    <= 1``.
+
+    Expert parallelism as deployed: DeepSeek-V3 prefills on units of 32 GPUs
+    (attention TP4 with DP8, experts EP32) and decodes on 320 (attention TP4
+    with DP80, experts EP320) (arXiv:2412.19437, section 3.4); vLLM and
+    SGLang run the experts over ``TP x DP`` GPUs with data-parallel attention
+    (https://docs.vllm.ai/en/latest/serving/expert_parallel_deployment/).
+    """
+    if ep <= 1:
+        return 0.0
+    sent = tokens / ep * model.experts_per_token * model.hidden_size * BYTES_PER_ACTIVATION  # [B per GPU]
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    if d and out and ep > d:
+        move = max(sent * (d - 1) / ep / _one_way(hw.scale_up_GBps), sent * (ep - d) / ep / _one_way(out))
+        return 2 * model.layers * (2 * latency_s + move)
+    return 2 * model.layers * (latency_s + sent * (ep - 1) / ep / _one_way(hw.scale_up_GBps))
+
+
+def t_handoff(model: Model, hw: Accelerator, layout: Layout, tokens: float,
+              latency_s: float = ALLREDUCE_LATENCY_S) -> float:
+    """Pipeline hand-offs per pass of ``tokens`` tokens through all stages [s].
+
+    Derivation
+    ----------
+    Between consecutive stages each token's hidden state moves once:
+    ``tokens x hidden_size x 2 B``, split over the stage's GPUs (each sends
+    its share over its own link), ``pp - 1`` times per pass; and each of the
+    ``pp`` hops (the last returns the sampled tokens to the first stage) pays
+    one message latency: ``pp x latency + (pp - 1) x tokens x hidden x 2 B /
+    stage GPUs / one-way bandwidth``. The link is the scale-out network when
+    the replica spans more GPUs than one scale-up domain (and the spec gives
+    both figures), else the scale-up link. vLLM's advice for models larger
+    than a node: tensor parallel inside each node, pipeline stages across
+    nodes (https://docs.vllm.ai/en/v0.8.3/serving/distributed_serving.html).
+    0 for ``pp = 1``.
+    """
+    pp = layout.pp
+    if pp <= 1:
+        return 0.0
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    link = out if d and out and layout.gpus > d else hw.scale_up_GBps
+    per_gpu = tokens * model.hidden_size * BYTES_PER_ACTIVATION / layout.stage_gpus
+    return pp * latency_s + (pp - 1) * per_gpu / _one_way(link)
+
+
+def parallel_comm(model: Model, hw: Accelerator, layout: Layout, tokens: float,
+                  latency_s: float = ALLREDUCE_LATENCY_S) -> tuple[float, float, float]:
+    """A replica's communication per pass of ``tokens`` tokens through every layer [s]:
+    tensor-parallel all-reduces, expert-parallel all-to-alls, pipeline hand-offs.
+
+    The all-reduces are :func:`t_comm`'s over ``tp`` GPUs for the ``tokens /
+    dp`` tokens of one attention group; with expert parallelism only the
+    attention's remains (the MoE output is gathered by the combine), half of
+    :func:`t_comm`. The all-to-alls are :func:`t_alltoall`'s, the hand-offs
+    :func:`t_handoff`'s. A pipeline's stages each hold ``layers / pp``
+    layers, so a pass through all of them sums to the whole model's terms.
+    """
+    ar = t_comm(model, hw, layout.tp, tokens / layout.dp, latency_s)
+    if layout.ep > 1:
+        ar /= 2
+    return (ar, t_alltoall(model, hw, layout.ep, tokens, latency_s),
+            t_handoff(model, hw, layout, tokens, latency_s))
+
+
+_COMM: dict = {}
+
+
+def _comm_terms(model: Model, hw: Accelerator, layout: Layout, latency_s: float):
+    """:func:`parallel_comm` as ``(fixed, per token)`` by kind: linear in the tokens [s, s/token].
+
+    Kept per model and accelerator object (the entry holds both, so their
+    ids stay theirs while it lives).
+    """
+    key = (id(model), id(hw), *layout, latency_s)
+    got = _COMM.get(key)
+    if got is not None and got[0] is model and got[1] is hw:
+        return got[2]
+    zero, one = parallel_comm(model, hw, layout, 0.0, latency_s), parallel_comm(model, hw, layout, 1.0, latency_s)
+    terms = zero, tuple(b - a for a, b in zip(zero, one, strict=True))
+    if len(_COMM) > 4096:
+        _COMM.clear()
+    _COMM[key] = (model, hw, terms)
+    return terms
+
+
 TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+
+#: Pipeline depths the shape search tries.
+PP_CHOICES = (1, 2, 4, 8)
 
 
 def throughput(
@@ -628,8 +964,23 @@ def throughput(
     longest_over_mean: float = 2.0,
     max_batch: int = 0,
     slo: tuple[float, float] | None = None,
+    pp: int = 1,
+    attention_dp: int = 1,
+    expert_parallel: bool = False,
+    best_layout: bool = False,
 ) -> dict:
-    """Throughput of one replica on ``gpus`` accelerators (tensor parallel).
+    """Throughput of one replica on ``gpus`` accelerators.
+
+    The layout (:class:`Layout`): ``pp`` pipeline stages of ``gpus / pp``
+    GPUs each; within a stage, tensor parallel over ``gpus / pp /
+    attention_dp`` GPUs, and with ``expert_parallel`` a mixture of experts
+    spreads its experts over all the stage's GPUs with the attention in
+    ``attention_dp`` data-parallel groups (vLLM's ``--tensor-parallel-size``,
+    ``--pipeline-parallel-size``, ``--data-parallel-size`` and
+    ``--enable-expert-parallel``). With ``best_layout`` every layout of
+    ``gpus`` GPUs the fleet search would try (:func:`levers.sizing.layouts`)
+    is modeled and the one with the most output tokens/s (meeting ``slo``
+    when given) is reported.
 
     The batch is the largest that memory, ``max_batch`` and ``concurrency``
     allow (0: no cap); with ``slo = (tpot_s, ttft_s)`` it is further held to
@@ -646,12 +997,27 @@ def throughput(
     Raises
     ------
     InputError
-        When the model plus one sequence does not fit on ``gpus`` accelerators.
+        When the layout does not divide ``gpus``, asks for experts on a dense
+        model, or the model plus one sequence does not fit on ``gpus``
+        accelerators.
     """
     engine = Engine(batching=batching, mfu=mfu, mbu=mbu, memory_utilization=memory_utilization,
                     max_batch=max_batch, longest_over_mean=longest_over_mean)
     work = Workload(input_tokens, min(cached_tokens, input_tokens), output_tokens)
-    sh = Shape(model, hw, gpus, weights, kv_cache, work, engine)
+    if best_layout:
+        from .sizing import layouts
+
+        tried = [Shape(model, hw, lay.tp, weights, kv_cache, work, engine, pp=lay.pp, ep=lay.ep)
+                 for lay in layouts(model, hw, weights, engine) if lay.gpus == gpus]
+        tried = [sh for sh in tried if sh.fits]
+        if not tried:
+            raise InputError("gpus", f"no layout of {gpus} x {hw.id} holds {model.id} at {weights} plus one "
+                                     f"{input_tokens + output_tokens}-token sequence; layouts exist for 1-64 "
+                                     "GPUs in powers of 2")
+        ranked = [(_fastest(sh, slo, max_batch, concurrency), i) for i, sh in enumerate(tried)]
+        sh = tried[max(ranked)[1]]
+    else:
+        sh = _shape_of(model, hw, gpus, weights, kv_cache, work, engine, pp, attention_dp, expert_parallel)
     if not sh.fits:
         need = model.params_total_B * BYTES_PER_PARAM[weights]
         raise InputError(
@@ -700,7 +1066,48 @@ def throughput(
         "weight_GB": r.weight_GB,
         "kv_budget_GB": r.kv_budget_GB,
         "kv_bytes_per_token": r.kv_bytes_per_token,
+        "parallel": r.parallel,
+        "tensor_parallel": r.tensor,
+        "pipeline_parallel": r.pipeline,
+        "expert_parallel": r.expert,
+        "attention_dp": r.attention_dp,
+        "weight_GB_per_gpu": r.weight_GB_per_gpu,
+        "allreduce_ms_per_step": r.t_allreduce_s * 1e3,
+        "alltoall_ms_per_step": r.t_alltoall_s * 1e3,
+        "handoff_ms_per_step": r.t_handoff_s * 1e3,
     }
+
+
+def _shape_of(model: Model, hw: Accelerator, gpus: int, weights: str, kv_cache: str, work: Workload,
+              engine: Engine, pp: int, attention_dp: int, expert_parallel: bool) -> Shape:
+    """The replica shape of :func:`throughput`'s layout arguments, checked."""
+    if gpus % pp:
+        raise InputError("pp", f"{pp} pipeline stages do not divide {gpus} GPUs; allowed: a divisor of --gpus")
+    stage = gpus // pp
+    if stage % attention_dp:
+        raise InputError("attention-dp", f"{attention_dp} attention groups do not divide the {stage} GPUs of a "
+                                         "stage; allowed: a divisor of --gpus / --pp")
+    if attention_dp > 1 and not expert_parallel:
+        raise InputError("attention-dp", "applies only with --expert-parallel (the groups share the experts)")
+    if expert_parallel and model.expert_params_B <= 0:
+        raise InputError("expert-parallel", f"{model.id} is dense: it has no experts to spread")
+    if expert_parallel and stage > 1 and model.experts % stage:
+        raise InputError("expert-parallel", f"{model.experts} experts do not spread evenly over {stage} GPUs; "
+                                            "allowed: --gpus / --pp dividing the expert count")
+    tp = stage // attention_dp
+    return Shape(model, hw, tp, weights, kv_cache, work, engine, pp=pp,
+                 ep=stage if expert_parallel and stage > 1 else 1)
+
+
+def _fastest(sh: Shape, slo: tuple[float, float] | None, max_batch: int, concurrency: int) -> float:
+    """Output tokens/s of ``sh`` at the batch :func:`throughput` would run (0 when ``slo`` is missed)."""
+    limits = [b for b in (sh.b_mem, max_batch, concurrency) if b]
+    batch = min(limits)
+    if slo is not None:
+        batch = sh.slo_batch(slo[0], slo[1], batch)
+        if batch == 0:
+            return 0.0
+    return sh.core(batch).requests_per_s * sh.o
 
 
 def ceil_div(x: float) -> int:

@@ -3,10 +3,11 @@ latency targets, with queueing (see :mod:`levers.queueing`)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
-from .perf import TP_CHOICES, Core, Engine, Shape, ceil_div
+from .perf import PP_CHOICES, TP_CHOICES, Core, Engine, Layout, Shape, ceil_div
 from .quantization import BYTES_PER_PARAM
 from .queueing import EXACT_UP_TO, Wait, erlang_c, quantile, wait
 
@@ -211,3 +212,54 @@ def first_tp(model, hw, weights: str, engine: Engine) -> int:
     w_bytes = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
     per_gpu = hw.hbm_GB * 1e9 * engine.memory_utilization
     return next((tp for tp in TP_CHOICES if tp * per_gpu > w_bytes), TP_CHOICES[-1])
+
+
+#: Most GPUs one replica may span [GPUs].
+MAX_REPLICA_GPUS = TP_CHOICES[-1]
+
+
+def layouts(model, hw, weights: str, engine: Engine) -> tuple[Layout, ...]:
+    """The replica layouts the shape search tries, fewest GPUs first.
+
+    Derivation
+    ----------
+    * Tensor parallel alone: every size in ``TP_CHOICES`` (1 to 64), across
+      scale-up domains too (:func:`levers.perf.t_comm`).
+    * Pipeline: one scale-up domain of ``d`` GPUs per stage, tensor
+      parallel, and 2, 4 or 8 stages (``PP_CHOICES``): tensor parallel within
+      a node, pipeline across nodes, vLLM's advice for a model larger than a
+      node (https://docs.vllm.ai/en/v0.8.3/serving/distributed_serving.html).
+      Only for accelerators whose spec gives ``scale_up_domain_GPUs`` and
+      ``scale_out_GBps``.
+    * Experts (mixture-of-experts models): attention tensor-parallel over
+      ``tp`` GPUs inside one domain, experts over ``ep = tp x dp`` GPUs (``dp``
+      a power of 2, ``ep`` dividing the expert count), one stage.
+
+    Only layouts whose GPUs hold the weights, ``(dp x shared + experts) x
+    bytes/param < GPUs x HBM x memory_utilization``, are returned; at equal GPU
+    count tensor parallel comes first, then expert parallel, then pipeline,
+    so a tie keeps the simpler layout. At most :data:`MAX_REPLICA_GPUS` GPUs.
+    """
+    return _layouts(model, hw, weights, engine.memory_utilization)
+
+
+@functools.lru_cache(maxsize=256)
+def _layouts(model, hw, weights: str, memory_utilization: float) -> tuple[Layout, ...]:
+    d, out = hw.scale_up_domain_GPUs, hw.scale_out_GBps
+    cands = [Layout(tp) for tp in TP_CHOICES]
+    if d and out:
+        cands += [Layout(d, pp) for pp in PP_CHOICES[1:] if d * pp <= MAX_REPLICA_GPUS]
+    expert = model.expert_params_B * 1e9 * BYTES_PER_PARAM[weights]
+    if expert > 0:
+        for tp in TP_CHOICES:
+            if d and tp > d:
+                break
+            ep = tp
+            while ep <= min(MAX_REPLICA_GPUS, model.experts):
+                if ep > 1 and model.experts % ep == 0:
+                    cands.append(Layout(tp, 1, ep))
+                ep *= 2
+    total = model.params_total_B * 1e9 * BYTES_PER_PARAM[weights]
+    per_gpu = hw.hbm_GB * 1e9 * memory_utilization
+    fit = [lay for lay in cands if total + (lay.dp - 1) * (total - expert) < lay.gpus * per_gpu]
+    return tuple(sorted(fit, key=lambda lay: (lay.gpus, lay.pp > 1, lay.ep > 1, lay.tp)))

@@ -24,7 +24,16 @@ class ThroughputInputs(param.Parameterized):
     params_B = Quantity(None, allow_None=True, bounds=(0.1, 2000), unit="B params",
                         doc="size of a custom model")
     hardware = Ref("h100", catalog=specs.ids, doc="accelerator id")
-    gpus = Count(1, bounds=(1, 64), unit="GPUs", doc="accelerators in the replica (tensor parallel)")
+    gpus = Count(1, bounds=(1, 64), unit="GPUs",
+                 doc="accelerators in the replica: tensor parallel, unless --pp or --expert-parallel split them")
+    pp = Count(1, bounds=(1, 64), unit="stages", doc="pipeline stages, each of --gpus / --pp GPUs")
+    expert_parallel = Flag(False, doc="mixture of experts: spread the experts over each stage's GPUs "
+                                      "(all-to-all dispatch and combine) instead of splitting each expert")
+    attention_dp = Count(1, bounds=(1, 64), unit="groups",
+                         doc="with --expert-parallel: data-parallel attention groups per stage, each "
+                             "tensor parallel over the rest")
+    best_layout = Flag(False, doc="model every tensor/pipeline/expert layout of --gpus GPUs and report "
+                                  "the fastest (meeting the SLO with --slo)")
     weights = Choice("bf16", objects=list(WEIGHT_FORMATS), doc="weight precision")
     kv_cache = Choice("bf16", objects=list(KV_FORMATS), doc="KV-cache precision")
     input = Count(1000, bounds=(1, 1_000_000), unit="tokens", doc="prompt length")
@@ -70,4 +79,6 @@ def run(values: dict) -> dict:
         cached_tokens=v["cached"], longest_over_mean=v["static_longest_over_mean"],
         max_batch=v["max_batch"],
         slo=(v["tpot_slo_ms"] / 1e3, v["ttft_slo_ms"] / 1e3) if v["slo"] else None,
+        pp=v["pp"], attention_dp=v["attention_dp"], expert_parallel=v["expert_parallel"],
+        best_layout=v["best_layout"],
     )

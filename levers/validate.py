@@ -25,6 +25,7 @@ import tomllib
 from dataclasses import dataclass
 
 from . import efficiency, models, perf, specs
+from .datafile import check_keys, parse_text
 from .errors import SpecError
 
 _PACKAGE = "levers.measurements"
@@ -135,13 +136,8 @@ def _need(filename, key, value, kind, *, positive=True):
 
 def parse(text: str, filename: str) -> list[Measurement]:
     """Parse and validate one measurement file; raise :class:`SpecError` naming the field."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(filename, f"not valid TOML: {exc}") from None
-    for key in data:
-        if key not in _FILE_KEYS:
-            raise SpecError(f"{filename}: {key}", f"unknown key; allowed: {', '.join(sorted(_FILE_KEYS))}")
+    data = parse_text(text, filename)
+    check_keys(filename, "", data, _FILE_KEYS)
     for key in ("source", "url", "as_of", "scenario", "metric", "conditions"):
         _need(filename, key, data.get(key), str)
     if data["metric"] != "output_tokens_per_s":
@@ -157,9 +153,7 @@ def parse(text: str, filename: str) -> list[Measurement]:
         where = f"points[{i}]"
         if not isinstance(p, dict):
             raise SpecError(f"{filename}: {where}", "must be a table")
-        for key in p:
-            if key not in _POINT_KEYS:
-                raise SpecError(f"{filename}: {where}.{key}", f"unknown key; allowed: {', '.join(sorted(_POINT_KEYS))}")
+        check_keys(filename, where, p, _POINT_KEYS)
         get = {**{k: data[k] for k in ("serving_stack", "kv_cache", "split", "url") if k in data}, **p}
         model = _need(filename, f"{where}.model", get.get("model"), str)
         if model not in models.load_all():

@@ -123,9 +123,9 @@ def check_reachable(url: str, timeout: float = 10) -> None:
         raise Unavailable(f"{url} is unreachable: {e}") from e
 
 
-def build_site(out: Path, pyodide_url: str) -> dict:
-    """``python build.py --out OUT --pyodide-url URL``; the site's manifest."""
-    cmd = [sys.executable, str(REPO_ROOT / "build.py"), "--out", str(out), "--pyodide-url", pyodide_url]
+def build_site(out: Path, pyodide_url: str, *args: str) -> dict:
+    """``python build.py --out OUT --pyodide-url URL [ARGS]``; the site's manifest."""
+    cmd = [sys.executable, str(REPO_ROOT / "build.py"), "--out", str(out), "--pyodide-url", pyodide_url, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"build.py failed:\n{proc.stdout}\n{proc.stderr}")
@@ -149,8 +149,9 @@ class LiveSite:
         The stand-in's folder (None with ``COST_LEVERS_PYODIDE_URL``).
     """
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, *build_args: str):
         self.out = out
+        self.build_args = build_args
         self.mirror: Path | None = None
         self._stack: list = []
 
@@ -167,7 +168,7 @@ class LiveSite:
         if url:
             check_reachable(url)
             self.source, self.pyodide_url = URL_ENV, url
-            self.manifest = build_site(self.out, url)
+            self.manifest = build_site(self.out, url, *self.build_args)
         else:
             self.source = "stand-in"
             mirror_dir = MIRROR_CACHE / "serve"
@@ -177,7 +178,7 @@ class LiveSite:
             mirror = Served(mirror_dir, cors=True)
             self._stack.append(mirror.__enter__())
             self.pyodide_url = f"{mirror.origin}/current/pyodide.js"
-            self.manifest = build_site(self.out, self.pyodide_url)
+            self.manifest = build_site(self.out, self.pyodide_url, *self.build_args)
             assembled = self.mirror = assemble_mirror(sorted(self.manifest["environment"]["from_pyodide"]))
             if link.is_symlink() or link.exists():
                 link.unlink()

@@ -14,6 +14,7 @@ Development knobs (environment):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -172,6 +173,79 @@ def test_wheel_installs_into_clean_venv_and_runs_cli(site, manifest, tmp_path):
     assert run.stdout.strip(), "the waterfall command printed nothing"
 
 
+def test_start_up_modules_ship_as_bytecode_with_a_true_record(site, manifest):
+    """Modules imported before the first render are bytecode for Pyodide's CPython, the
+    rest stay source, and every wheel's RECORD still matches its files."""
+    import base64
+    import csv
+
+    bytecode = manifest["environment"]["bytecode"]
+    assert bytecode["tag"] == "cpython-313"  # Pyodide 0.29.3 runs CPython 3.13
+    wheels = manifest["environment"]["wheels"]
+    assert bytecode["modules"][Path(wheels["panel"]).name] > 100
+    for name, rel in wheels.items():
+        with zipfile.ZipFile(site / rel) as zf:
+            names = set(zf.namelist())
+            record_name = next(n for n in names if n.endswith(".dist-info/RECORD"))
+            rows = list(csv.reader(io.StringIO(zf.read(record_name).decode())))
+            assert {r[0] for r in rows} == names, name
+            for path, digest, size in rows:
+                if path == record_name:
+                    continue
+                data = zf.read(path)
+                want = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                assert (digest, int(size)) == (want, len(data)), f"{name}: {path}"
+            pycs = [n for n in names if n.endswith(".pyc")]
+            assert len(pycs) == bytecode["modules"].get(Path(rel).name, 0), name
+            if name in build.KEEP_SOURCE:  # bytecode beside the source, where other CPythons ignore it
+                assert all(re.fullmatch(r"(.+/)?__pycache__/\w+\.cpython-313\.pyc", n) for n in pycs), name
+                assert {n.replace("__pycache__/", "").replace(".cpython-313.pyc", ".py") for n in pycs} <= names
+            else:  # bytecode in place of the source
+                assert not [n for n in pycs if "__pycache__/" in n], name
+                assert not {n[:-1] for n in pycs} & names, f"{name} ships both source and bytecode"
+            for n in pycs:
+                assert zf.read(n)[:4] == PY313_MAGIC, f"{name}: {n}"
+    with zipfile.ZipFile(site / wheels["panel"]) as zf:
+        names = set(zf.namelist())
+    assert "panel/__init__.pyc" in names and "panel/__init__.py" not in names
+    assert any(n.endswith(".py") for n in names)  # modules imported later stay source
+    assert bytecode["modules"][Path(wheels["cost-levers"]).name] > 20
+
+
+#: importlib.util.MAGIC_NUMBER of CPython 3.13 (3571, Lib/importlib/_bootstrap_external.py).
+PY313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"
+
+
+@pytest.mark.pyodide
+def test_engine_imported_from_the_sites_bytecode_in_pyodide_matches_cpython(site, manifest, tmp_path):
+    """The site's bytecode of the engine runs in real Pyodide with no source beside it
+    and gives CPython's numbers. (The test runner copies no ``__pycache__``, so each
+    module's bytecode is put where its source was, the layout the other wheels ship.)"""
+    from pyodide_env import missing_reason, pyodide_available, run_in_pyodide
+
+    if not pyodide_available():
+        pytest.fail(missing_reason(), pytrace=False)
+    wheels = manifest["environment"]["wheels"]
+    packages = {"cost-levers": ("levers/", "hardware_specs/"), "param": ("param/",)}
+    for dist, prefixes in packages.items():
+        with zipfile.ZipFile(site / wheels[dist]) as zf:
+            zf.extractall(tmp_path, [n for n in zf.namelist() if n.startswith(prefixes)])
+    compiled = list((tmp_path / "levers").glob("**/__pycache__/*.cpython-313.pyc"))
+    assert len(compiled) > 20
+    for pyc in compiled:
+        source = pyc.parent.parent / (pyc.name.split(".")[0] + ".py")
+        source.unlink()
+        pyc.rename(source.with_suffix(".pyc"))
+    code = ("import json, levers\n"
+            "assert levers.__file__.endswith('__init__.pyc'), levers.__file__\n"
+            "print(json.dumps([s.cost_per_day for s in levers.waterfall(levers.load_preset('lesson')).steps]))\n")
+    got = json.loads(run_in_pyodide(code, [tmp_path / p.rstrip("/") for ps in packages.values() for p in ps]))
+    import levers
+
+    assert got == pytest.approx([s.cost_per_day for s in levers.waterfall(levers.load_preset("lesson")).steps],
+                                rel=1e-12)
+
+
 def test_worker_installs_our_wheel_from_the_site_not_pypi(site, manifest):
     from panel.io import convert
 
@@ -210,12 +284,24 @@ def test_embed_script_is_included_by_the_page_template(site):
     assert re.search(r'<iframe[^>]+src="index\.html\?embed=1"[^>]+loading="lazy"', lesson)
 
 
-def test_custom_pyodide_url(tmp_path):
-    url = "https://example.invalid/pyodide/v0.29.3/full/pyodide.js"
-    out = build_site(tmp_path / "site", "--pyodide-url", url)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["pyodide_url"] == url
-    assert f"const PYODIDE_URL = {json.dumps(url)};" in (out / manifest["worker"]).read_text()
+def test_custom_pyodide_url_with_source_only_python(tmp_path, site, manifest):
+    url = "https://example.invalid/pyodide/v0.30.0/full/pyodide.js"
+    out = build_site(tmp_path / "site", "--pyodide-url", url, "--source-only")
+    custom = json.loads((out / "manifest.json").read_text())
+    assert custom["pyodide_url"] == url
+    worker = (out / custom["worker"]).read_text()
+    assert f"const PYODIDE_URL = {json.dumps(url)};" in worker
+    # Source only: no bytecode anywhere, and no runtime check in the worker.
+    assert custom["environment"]["bytecode"] == {"tag": "", "modules": {}}
+    for rel in custom["environment"]["wheels"].values():
+        with zipfile.ZipFile(out / rel) as zf:
+            assert not [n for n in zf.namelist() if n.endswith(".pyc")], rel
+    assert "cache_tag" not in worker
+    # The default build checks the runtime's cache tag before installing anything.
+    default = (site / manifest["worker"]).read_text()
+    check = default.index("sys.implementation.cache_tag")
+    assert check < default.index("micropip.install")
+    assert "the Python of this site is compiled for cpython-313" in default
 
 
 def fake_previous_build(out: Path, files: dict[str, str] | None = None) -> Path:
@@ -359,11 +445,11 @@ def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_pa
     elif which == "efficiency fit":
         bad = project / "levers" / "measurements" / "efficiency_fit.toml"
         bad.write_text(bad.read_text() + "\n[family.\n")
-        field = "not valid TOML"
+        field = "invalid TOML"
     else:
         bad = project / "levers" / "measurements" / "sustained_clocks.toml"
         bad.write_text(bad.read_text() + "\n[part.\n")
-        field = "not valid TOML"
+        field = "invalid TOML"
     cmd = [sys.executable, str(REPO_ROOT / "build.py"), str(APP), "--out", str(tmp_path / "dist"),
            "--project", str(project)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)

@@ -89,6 +89,30 @@ def test_known_misses_are_current_and_explained(rep):
     assert all(len(reason) > 100 for reason in KNOWN_MISSES.values())
 
 
+# The one length MLPerf publishes for its LLM data sets is the reference output per sample:
+# 294.45 tokens for Llama 2 70B (language/llama2-70b/README.md, "Tokens per sample") and 144.84
+# for Mixtral 8x7B (language/mixtral-8x7b/README.md), both in github.com/mlcommons/inference @
+# b66003e1. A valid result must generate 90-110% of it (the Mixtral README; 294.45 x 0.9 and x 1.1
+# in tools/submission/submission_checker/constants.py for Llama 2 70B). The mean prompt length is
+# not published, which is why these results are checked as pairs and not fitted.
+REFERENCE_OUTPUT_TOKENS = {"llama2-70b-99": 294.45, "mixtral-8x7b": 144.84}
+
+
+def test_mlperf_output_lengths_are_within_the_benchmark_window():
+    # Each point's output_tokens is its log's tokens/s over samples/s; a slip there (total tokens,
+    # or a per-GPU rate) would move it far outside the window every valid result meets.
+    checked = 0
+    for m in validate.load():
+        ref = next((v for k, v in REFERENCE_OUTPUT_TOKENS.items() if m.benchmark.startswith(k)), None)
+        if ref is None:
+            continue
+        checked += 1
+        assert 0.9 * ref <= m.output_tokens <= 1.1 * ref, (m.id, m.output_tokens, ref)
+        samples_per_s = float(m.note.split(" samples/s")[0])
+        assert abs(m.value / m.output_tokens / samples_per_s - 1) < 0.01, m.id
+    assert checked >= 15
+
+
 def test_mi325x_outserves_mi300x_in_every_v5_1_scenario():
     # MLPerf v5.1, same submitter: MI325X 1.24x (Offline), 1.30x (Server), 2.08x (Interactive) and
     # 1.30x (Mixtral Offline) the MI300X per GPU. The model had them equal (same datasheet compute);

@@ -6,7 +6,7 @@
 //
 // Pyodide is loaded from node_modules/pyodide (install with `npm ci`); nothing
 // is fetched: no loadPackage(), no micropip. Each --package directory is copied
-// (without __pycache__/*.pyc) to /home/pyodide/src/<NAME> and /home/pyodide/src
+// (without __pycache__; a sourceless x.pyc is kept) to /home/pyodide/src/<NAME> and /home/pyodide/src
 // is put first on sys.path, so pure-Python packages and their data files
 // (read via importlib.resources) work as in CPython. SCRIPT "-" reads stdin.
 // The script runs as __main__ with sys.argv = [SCRIPT, ...ARGS]; its stdout and
@@ -71,7 +71,7 @@ function copyTree(FS, hostDir, destDir) {
     const st = fs.statSync(src); // follows symlinks
     if (st.isDirectory()) {
       if (!SKIP_DIRS.has(ent.name)) files += copyTree(FS, src, dest);
-    } else if (st.isFile() && !ent.name.endsWith(".pyc")) {
+    } else if (st.isFile()) {
       FS.writeFile(dest, fs.readFileSync(src));
       files++;
     }

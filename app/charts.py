@@ -227,7 +227,8 @@ texts[2].glyph.text_color = {field: 'slo_color' + sfx};
 
 #: Runs in the browser whenever the plot is laid out (and when the system theme
 #: changes): text and grid colours for the page's theme (``?theme=`` or the
-#: system's), and, for ``narrow`` plots under 520 px, slanted category names.
+#: system's), and, under 520 px, slanted group names of grouped categories and,
+#: for ``narrow`` plots, slanted category names.
 #: Client-side, so it works the same under ``panel serve`` and in Pyodide.
 ADAPT_JS = """
 const plot = cb_obj;
@@ -244,6 +245,10 @@ for (const g of grids) { if (g.grid_line_color != null) { g.grid_line_color = gr
 for (const l of labels) { l.text_color = text; }
 for (const g of legends) { g.label_text_color = text; g.background_fill_alpha = 0; g.border_line_color = grid; }
 if (plot.title != null) { plot.title.text_color = text; }
+const x = plot.x_range;
+if (x.factors && x.factors.length && Array.isArray(x.factors[0])) {  // grouped categories: slant the groups
+  axes[0].group_label_orientation = plot.inner_width < 520 ? 0.8 : 'horizontal';
+}
 if (narrow) {
   const small = plot.inner_width < 520;
   axes[0].major_label_orientation = small ? 0.8 : 'horizontal';

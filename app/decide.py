@@ -12,6 +12,7 @@ the API curve and the 16 attribution waterfalls.
 from __future__ import annotations
 
 import logging
+import math
 
 import panel as pn
 import param
@@ -23,6 +24,7 @@ from bokeh.models import (
     LabelSet,
     Legend,
     NumeralTickFormatter,
+    Range1d,
     Span,
 )
 from bokeh.plotting import figure
@@ -33,7 +35,7 @@ from app.layout import flex
 from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
 from levers.errors import InputError
-from levers.explain import money, times
+from levers.explain import money, sig, times
 from levers.scenario import LEVER_TITLES, LEVERS, Scenario
 
 log = logging.getLogger(__name__)
@@ -64,11 +66,9 @@ def _empty_source(*cols, name: str | None = None) -> ColumnDataSource:
     return ColumnDataSource(data={c: [] for c in cols}, name=name)
 
 
-def _num(x, digits=4, sign="") -> str:
-    """Four significant digits, or whole numbers with separators from 1,000 up."""
-    if x is None:
-        return "-"
-    return f"{x:{sign},.0f}" if abs(x) >= 1000 else f"{x:{sign},.{digits}g}"
+def _figure(x, sign: str = "") -> str:
+    """A figure of a table: four significant figures (the engine's formatter), "-" for none."""
+    return "-" if x is None else sig(x, 4, sign)
 
 
 class Decide(pn.viewable.Viewer):
@@ -136,6 +136,7 @@ class Decide(pn.viewable.Viewer):
                                x_axis_label="share of ln(baseline ÷ final)", toolbar_location=None,
                                name="attribution_chart")
         self.attr_fig.hbar(y="y", right="value", left=0, height=0.8, color="color", source=self.attr_src)
+        self.attr_fig.x_range.range_padding = 0.3  # room right of the longest bar for its label
         self.attr_fig.yaxis.group_label_orientation = "horizontal"
         self.attr_fig.add_layout(LabelSet(x="label_x", y="y", text="label", source=self.attr_src, x_offset=4,
                                           y_offset=-6, text_font_size="12px"))
@@ -159,7 +160,7 @@ class Decide(pn.viewable.Viewer):
         self.tornado_src = _empty_source("y", "base", "low_metric", "high_metric", "low", "high", "range",
                                          name="decide_tornado")
         self.tornado_fig = figure(height=360, sizing_mode="stretch_width", y_range=FactorRange(factors=[]),
-                                  x_axis_label="$/1M output tokens after all levers", toolbar_location=None,
+                                  x_axis_label="$/1M output tokens", toolbar_location=None,
                                   name="tornado_chart")
         # Each end its own half-row, so neither hides the other when both move the same way.
         self.tornado_fig.hbar(y=dodge("y", 0.17, range=self.tornado_fig.y_range), left="base", right="low_metric",
@@ -168,8 +169,12 @@ class Decide(pn.viewable.Viewer):
         self.tornado_fig.hbar(y=dodge("y", -0.17, range=self.tornado_fig.y_range), left="base",
                               right="high_metric", height=0.34, color=COLORS["rise"], source=self.tornado_src,
                               legend_label="input at the high end")
-        self.tornado_fig.legend.location = "bottom_right"
-        self.tornado_fig.xaxis.formatter = NumeralTickFormatter(format="$0,0.000")
+        # Below the plot, not over the bars: at 360 px the legend covered the lowest rows.
+        legend = self.tornado_fig.legend[0]
+        self.tornado_fig.center.remove(legend)
+        self.tornado_fig.add_layout(legend, "below")
+        self.tornado_fig.xaxis.formatter = NumeralTickFormatter(format="$0,0.00")
+        self.tornado_fig.xaxis.ticker.desired_num_ticks = 3  # tick labels apart at 360 px
         self.tornado_fig.add_tools(HoverTool(tooltips=[("moved", "@range"), ("low end", "@low"),
                                                        ("high end", "@high")]))
         self.base_span = Span(location=0, dimension="height", line_color="#8a929a", line_width=2)
@@ -187,14 +192,15 @@ class Decide(pn.viewable.Viewer):
         self.cmp_fig = figure(height=300, sizing_mode="stretch_width", x_range=FactorRange(factors=[]),
                               y_axis_label="cost after the step [$/day], log scale", y_axis_type="log",
                               toolbar_location=None, name="compare_chart")
-        self.cmp_fig.y_range.range_padding = 0.2  # room for the labels above the tallest bar
+        self.cmp_fig.y_range = Range1d(0.5, 1e6)  # the top is set with the data: room for upright labels
         # Bars rise from $1/day: on a log axis the later, smaller steps stay readable.
         self.cmp_fig.vbar(x="x", top="cost", bottom=1, width=0.85, source=self.cmp_src, color="color")
-        self.cmp_fig.add_layout(LabelSet(x="x", y="cost", text="label", source=self.cmp_src, y_offset=2,
-                                         text_align="center", text_font_size="12px"))
+        # Upright labels: side by side they overlapped their neighbours at 360 px.
+        self.cmp_fig.add_layout(LabelSet(x="x", y="cost", text="label", source=self.cmp_src, y_offset=4,
+                                         angle=math.pi / 2, text_align="left", text_baseline="middle",
+                                         text_font_size="12px"))
         self.cmp_src.data["color"] = []
         self.cmp_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0")
-        self.cmp_fig.xaxis.major_label_orientation = 0.9
         self.cmp_fig.add_tools(HoverTool(tooltips=[("", "@x"), ("cost", "@label")]))
         self.cmp_table = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["cl-compare-table"],
                                       stylesheets=[TABLE_STYLE])
@@ -363,8 +369,8 @@ class Decide(pn.viewable.Viewer):
             "y": ys, "base": [base] * len(rows),
             "low_metric": [base if r["low"] is None else r["low"] for r in rows],
             "high_metric": [base if r["high"] is None else r["high"] for r in rows],
-            "low": [_num(r["low"]) if r["low"] is not None else "refused" for r in rows],
-            "high": [_num(r["high"]) if r["high"] is not None else "refused" for r in rows],
+            "low": [sig(r["low"], 4) if r["low"] is not None else "refused" for r in rows],
+            "high": [sig(r["high"], 4) if r["high"] is not None else "refused" for r in rows],
             "range": [r["range"] for r in rows]}
         self.base_span.location = t["base"]
         top = t["rows"][0]
@@ -385,6 +391,8 @@ class Decide(pn.viewable.Viewer):
         order = [SHORT[st["lever"]] for st in c["waterfalls"]["a"]["steps"]]
         xs_sorted = sorted(range(len(xs)), key=lambda i: (order.index(xs[i][0]), xs[i][1]))
         self.cmp_fig.x_range.factors = [xs[i] for i in xs_sorted]
+        # 1.7 decades above the tallest bar: its upright label (~55 px) stays inside the frame.
+        self.cmp_fig.y_range.end = max(costs, default=1.0) * 50
         self.cmp_src.data = {"x": [xs[i] for i in xs_sorted], "cost": [costs[i] for i in xs_sorted],
                              "label": [labels[i] for i in xs_sorted], "color": [colors[i] for i in xs_sorted]}
         self.cmp_table.object = compare_table_html(c)
@@ -426,8 +434,8 @@ def compare_table_html(c: dict) -> str:
     rows = []
     for key, (label, unit) in c["labels"].items():
         ratio = c["ratio"][key]
-        rows.append(f"<tr><td>{esc(label)} [{esc(unit)}]</td><td>{_num(c['a'][key])}</td>"
-                    f"<td>{_num(c['b'][key])}</td><td>{_num(c['difference'][key], sign='+')}</td>"
+        rows.append(f"<tr><td>{esc(label)} [{esc(unit)}]</td><td>{_figure(c['a'][key])}</td>"
+                    f"<td>{_figure(c['b'][key])}</td><td>{_figure(c['difference'][key], sign='+')}</td>"
                     f"<td>{'-' if ratio is None else f'{ratio:.3g}×'}</td></tr>")
     return (f"<p>B is A with: <b>{changes}</b></p><table class=\"cl-table\"><tr><th>figure</th><th>A</th>"
             f"<th>B</th><th>B − A</th><th>B ÷ A</th></tr>{''.join(rows)}</table>")

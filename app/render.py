@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from levers.explain import money, ms, pct, times
+from levers.explain import money, ms, num, pct, times
 from levers.waterfall import Step, Waterfall
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+")
@@ -33,11 +33,6 @@ def linkify(text: str) -> str:
         pos = end
     out.append(esc(text[pos:]))
     return "".join(out)
-
-
-def num(x: float, digits: int = 0) -> str:
-    """A number with thousands separators."""
-    return f"{x:,.{digits}f}"
 
 
 # ---- headline ---------------------------------------------------------
@@ -148,29 +143,25 @@ def capacity(st: Step) -> str:
            f"step, one replica per model</div>"]
     for fl in fleets:
         p = fl.perf
-        mem, weights, kv = p.memory_GB, p.weight_GB, p.kv_budget_GB
-        batch, fits, tp = p.batch, max(p.batch_by_memory, 1), p.tp
-        f = {"role": fl.role, "model": fl.model, "replicas": fl.replicas, "batch_limit": p.batch_limit,
-             "output_tokens_per_s": p.output_tokens_per_s, "requests_per_s": p.requests_per_s}
-        w_pct = 100 * weights / mem if mem else 0
-        kv_pct = 100 * kv / mem if mem else 0
-        used_pct = kv_pct * min(batch / fits, 1.0)
+        mem, weights, kv, tp = p.memory_GB, p.weight_GB, p.kv_budget_GB, p.tp
+        w_share, used_share, free_share = p.memory_shares  # the engine's split of the replica's memory
         out.append(
-            f'<div class="cl-cap-fleet"><div class="cl-cap-head">{esc(f["role"].capitalize())} model '
-            f'<b>{esc(f["model"])}</b> on {num(tp)} × {esc(st.hardware)}, {num(f["replicas"])} replicas</div>'
+            f'<div class="cl-cap-fleet"><div class="cl-cap-head">{esc(fl.role.capitalize())} model '
+            f'<b>{esc(fl.model)}</b> on {num(tp)} × {esc(st.hardware)}, {num(fl.replicas)} replicas</div>'
             f'<div class="cl-membar" role="img" aria-label="memory: weights {num(weights, 1)} GB, '
             f'KV budget {num(kv, 1)} GB of {num(mem, 1)} GB">'
-            f'<span class="w" style="width:{w_pct:.1f}%"></span>'
-            f'<span class="kv" style="width:{used_pct:.1f}%"></span>'
-            f'<span class="free" style="width:{max(kv_pct - used_pct, 0):.1f}%"></span></div>'
+            f'<span class="w" style="width:{100 * w_share:.1f}%"></span>'
+            f'<span class="kv" style="width:{100 * used_share:.1f}%"></span>'
+            f'<span class="free" style="width:{100 * free_share:.1f}%"></span></div>'
             f'<div class="cl-cap-legend"><span class="sw w"></span>weights {num(weights, 1)} GB '
             f'<span class="sw kv"></span>KV of the batch <span class="sw free"></span>KV room left · '
             f"{num(mem, 1)} GB usable</div>"
-            f'<ol class="cl-chain"><li><b>{num(batch)}</b> sequences per batch '
-            f'<span class="cl-muted">(limit: {esc(f.get("batch_limit", ""))}; memory fits {num(fits)})</span></li>'
-            f'<li><b>{num(f["output_tokens_per_s"])}</b> output tokens/s per replica of {num(tp)} GPU'
+            f'<ol class="cl-chain"><li><b>{num(p.batch)}</b> sequences per batch '
+            f'<span class="cl-muted">(limit: {esc(p.batch_limit)}; memory fits {num(p.batch_by_memory)})'
+            "</span></li>"
+            f'<li><b>{num(p.output_tokens_per_s)}</b> output tokens/s per replica of {num(tp)} GPU'
             f'{"s" if tp != 1 else ""}</li>'
-            f'<li><b>{num(f["requests_per_s"], 1)}</b> requests/s per replica</li></ol></div>')
+            f'<li><b>{num(p.requests_per_s, 1)}</b> requests/s per replica</li></ol></div>')
     out.append(f'<div class="cl-cap-price">→ <b>${st.usd_per_1m_output:,.2f}</b> per 1M output tokens, '
                f"${st.usd_per_1m_tokens:,.2f} per 1M tokens of all kinds</div></div>")
     return "".join(out)

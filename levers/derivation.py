@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import efficiency, models, specs
 from .explain import gpus
+from .explain import sig as _g  # significant figures, shared with the app
 from .perf import ALLREDUCE_LATENCY_S, BYTES_PER_ACTIVATION, BYTES_PER_KV, BYTES_PER_PARAM
 from .training import TrainingRow
 from .waterfall import Step
@@ -36,15 +37,6 @@ class Line:
     formula: str
     numbers: str
     result: str
-
-
-def _g(x: float, digits: int = 3) -> str:
-    """A number with ``digits`` significant figures and thousands separators."""
-    if x == 0:
-        return "0"
-    if abs(x) >= 10 ** digits:
-        return f"{x:,.0f}"
-    return f"{x:,.{digits}g}" if abs(x) >= 1e-3 else f"{x:.2e}"
 
 
 def fleet_lines(step: Step, s, role: str = "big") -> list[Line]:

@@ -8,6 +8,21 @@ def money(x: float) -> str:
     return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
 
 
+def num(x: float, digits: int = 0) -> str:
+    """A number with thousands separators and ``digits`` decimals: 1,234 / 12.3."""
+    return f"{x:,.{digits}f}"
+
+
+def sig(x: float, digits: int = 3, sign: str = "") -> str:
+    """A number to ``digits`` significant figures with thousands separators:
+    1,234,567 / 12.3 / 0.0123 / 1.23e-05; ``sign="+"`` also signs positive numbers."""
+    if x == 0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:{sign},.0f}"
+    return f"{x:{sign},.{digits}g}" if abs(x) >= 1e-3 else f"{x:{sign}.2e}"
+
+
 def pct(x: float) -> str:
     """A share as a percentage: whole above 1% (0.8 -> 80%), one decimal
     below (0.005 -> 0.5%), so a small non-zero share never reads 0%."""

@@ -201,6 +201,26 @@ class ReplicaPerf:
     slots: float = 0.0
     ttft_layout_s: float = 0.0
 
+    @property
+    def memory_shares(self) -> tuple[float, float, float]:
+        """The replica's usable memory split into weights, KV in use and KV free [fractions].
+
+        Derivation: of the usable memory ``M`` (``memory_GB``), the weights
+        take ``W / M`` and the KV budget ``K / M`` (``weight_GB``,
+        ``kv_budget_GB``). The memory's batch ``B_mem`` (``batch_by_memory``)
+        is the batch that fills ``K``, so a batch of ``B`` sequences uses
+        ``min(B / B_mem, 1)`` of it: KV in use ``K/M x min(B / B_mem, 1)``,
+        KV free the rest of ``K/M``. What ``W + K`` leaves of ``M`` (a
+        speculative drafter's weights) is in none of the three, so they sum
+        to at most 1. All three are 0 when ``M`` is 0.
+        """
+        if self.memory_GB <= 0:
+            return 0.0, 0.0, 0.0
+        weights = self.weight_GB / self.memory_GB
+        kv = max(self.kv_budget_GB, 0.0) / self.memory_GB
+        used = kv * min(self.batch / max(self.batch_by_memory, 1), 1.0)
+        return weights, used, kv - used
+
 
 class Core:
     """The few figures of a replica at one batch that sizing needs (see

@@ -20,7 +20,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from levers.explain import money, money_short, ms, times
+from levers.explain import money, money_short, ms, ms_short, times
 from levers.registry import REGISTRY
 from levers.waterfall import Waterfall
 
@@ -93,7 +93,7 @@ def _latency(st) -> dict:
         ttft_color_dark=LATENCY_COLORS_DARK["above" if st.ttft_band == "above" else "ok"],
         tpot_color_dark=LATENCY_COLORS_DARK["above" if st.tpot_band == "above" else "ok"],
         slo_color_dark=LATENCY_COLORS_DARK["ok" if met else "above"],
-        ttft_short=ms(p90).replace(" ", ""), tpot_short=ms(st.tpot_ms).replace(" ", ""),
+        ttft_short=ms_short(p90), tpot_short=ms_short(st.tpot_ms),
         ttft_color=tt, tpot_color=tp, **STRIP_ROWS,
         latency_flat=(f"TTFT p90 {ms(p90)} ({st.ttft_band} the band) · TPOT {ms(st.tpot_ms)} "
                       f"({st.tpot_band} the band) · {mark}" + (f": {reason}" if reason else "")),

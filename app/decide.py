@@ -30,7 +30,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 from bokeh.transform import dodge
 
-from app.charts import COLORS, SHORT, adapt
+from app.charts import COLORS, SHORT, adapt, compact_formatter
 from app.layout import flex
 from app.render import esc, linkify
 from levers import api, attribution, compare, sensitivity
@@ -110,7 +110,7 @@ class Decide(pn.viewable.Viewer):
         self.api_fig = figure(height=340, sizing_mode="stretch_width", x_axis_type="log", y_axis_type="log",
                               x_axis_label="requests per day", y_axis_label="bill [$/day]",
                               toolbar_location=None, name="api_chart")
-        self.api_fig.xaxis.formatter = NumeralTickFormatter(format="0a")
+        self.api_fig.xaxis.formatter = compact_formatter()  # 10k, 1M, 100M
         self.api_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0")
         self.api_fig.add_layout(Legend(location="top_left"), "center")
         self.fleet_src = _empty_source("x", "y", name="decide_fleet")

@@ -83,3 +83,13 @@ def ms(x: float) -> str:
         return f"{x / 1e3:.1f} s"
     return f"{x:.0f} ms" if abs(x) >= 10 else f"{x:.1f} ms"
 
+
+def ms_short(x: float) -> str:
+    """A latency in at most four characters where it can, for a narrow column:
+    8ms, 80ms, 0.7s, 8.7s, 70s (below 10 ms one decimal: 8.1ms)."""
+    if abs(x) >= 9_950:
+        return f"{x / 1e3:.0f}s"
+    if abs(x) >= 99.5:
+        return f"{x / 1e3:.1f}s"
+    return f"{x:.0f}ms" if abs(x) >= 10 else f"{x:.1f}ms"
+

@@ -39,3 +39,13 @@ def test_routing_at_tiny_traffic_says_it_costs_more():
     step = next(st for st in levers.waterfall(s).steps if st.lever == "routing")
     assert step.multiplier < 1
     assert times(step.multiplier).endswith("costs more")
+
+
+@pytest.mark.parametrize("x, want", [(8.14, "8.1ms"), (16.2, "16ms"), (99.4, "99ms"), (99.6, "0.1s"),
+                                     (747, "0.7s"), (8746, "8.7s"), (9_949, "9.9s"), (9_951, "10s"),
+                                     (69_611, "70s")])
+def test_short_latency_fits_a_narrow_column(x, want):
+    from levers.explain import ms_short
+
+    assert ms_short(x) == want
+    assert len(want) <= 5

@@ -9,6 +9,9 @@ skips it with the reason otherwise. Modules that serve their own site use the
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from browser_util import ARTIFACTS, Visit, chromium_available, launch_browser, serve_app, wait_for_app
@@ -82,3 +85,18 @@ def make_page(browser):
     yield make
     for p in made:
         p.close()
+
+
+@pytest.fixture(scope="session")
+def default_site(tmp_path_factory) -> Path:
+    """``python build.py --out TMP``: the site as a user builds it, built once per test run.
+
+    Shared by the modules that only read it (tests/test_build.py, tests/test_worker.py);
+    a test that needs another build makes its own.
+    """
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("default-site") / "dist"
+    proc = subprocess.run([sys.executable, str(root / "build.py"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    assert proc.returncode == 0, f"build.py failed:\n{proc.stdout}\n{proc.stderr}"
+    return out

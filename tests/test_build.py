@@ -62,7 +62,9 @@ def build_site(out: Path, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, request) -> Path:
+    if APP == REPO_ROOT / "app" / "main.py" and PROJECT == REPO_ROOT:
+        return request.getfixturevalue("default_site")  # built once for the whole run
     return build_site(tmp_path_factory.mktemp("site") / "dist")
 
 

@@ -25,12 +25,8 @@ build = load_build()
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("worker-site") / "dist"
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
-    assert proc.returncode == 0, f"build.py failed:\n{proc.stdout}\n{proc.stderr}"
-    return out
+def site(default_site) -> Path:
+    return default_site
 
 
 @pytest.fixture(scope="module")

@@ -286,22 +286,48 @@ def resolve_environment(project_wheel: Path, lock: dict, imported: set[str], sta
     return env
 
 
-# Run in a fresh interpreter: pre-render the app as Panel's converter does and list
-# the modules imported (argv: project folder, entry script).
-_STARTUP_IMPORTS = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from panel.io.convert import (Document, MockSessionContext, build_single_handler_application, set_curdoc,
-                              standalone_docs_json_and_render_items, state)
-app = build_single_handler_application(sys.argv[2])
-doc = Document()
-doc._session_context = lambda: MockSessionContext(document=doc)
-with set_curdoc(doc):
-    app.initialize_document(doc)
-    state._on_load(None)
-standalone_docs_json_and_render_items(doc)
-print(json.dumps(sorted(sys.modules)))
+# A fresh interpreter running build.py's own functions (argv: build.py, then the
+# function's arguments as JSON): the start-up measurement and the second half of
+# the share links' pre-render run the same code as the build itself.
+_CHILD = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("cost_levers_build_child", sys.argv[1])
+build = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = build
+spec.loader.exec_module(build)
+try:
+    out = getattr(build, sys.argv[2])(*json.loads(sys.argv[3]))
+except build.BuildError as e:
+    print(json.dumps({"error": str(e)}))
+    sys.exit(3)
+print(json.dumps({"result": out}))
 """
+
+
+def run_child(function: str, *args) -> subprocess.Popen:
+    """Start ``function(*args)`` of this file in a fresh interpreter; read it with :func:`child_result`."""
+    return subprocess.Popen([sys.executable, "-c", _CHILD, __file__, function, json.dumps(args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def child_result(proc: subprocess.Popen, what: str):
+    """What the child started by :func:`run_child` returned; a BuildError naming ``what`` if it failed."""
+    out, err = proc.communicate()
+    if proc.returncode == 3:  # the child's BuildError, whole
+        raise BuildError(f"{what} failed: {json.loads(out.strip().splitlines()[-1])['error']}")
+    if proc.returncode != 0:  # anything else: the last line of its traceback
+        tail = err.strip().splitlines()[-1:] or ["no output"]
+        raise BuildError(f"{what} failed: {tail[0]}")
+    return json.loads(out.strip().splitlines()[-1])["result"]
+
+
+def imported_after_render(app: str, entry: str, project: str) -> list[str]:
+    """Pre-render the app from its entry script once and list every module then imported.
+    Run in a fresh interpreter (:func:`startup_modules`)."""
+    sys.path.insert(0, project)
+    os.chdir(Path(app).parent)
+    render_document(Path(entry), "")
+    return sorted(sys.modules)
 
 
 def startup_modules(app: Path, project: Path) -> set[str]:
@@ -313,12 +339,8 @@ def startup_modules(app: Path, project: Path) -> set[str]:
     """
     with tempfile.TemporaryDirectory(prefix="cost-levers-entry-") as tmp:
         entry = write_entry(app, project, Path(tmp))
-        proc = subprocess.run([sys.executable, "-c", _STARTUP_IMPORTS, str(project), str(entry)],
-                              capture_output=True, text=True, cwd=app.parent)
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise BuildError(f"{app} failed while its start-up imports were measured: {tail[0]}")
-    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+        child = run_child("imported_after_render", str(app), str(entry), str(project))
+        return set(child_result(child, f"{app}, while its start-up imports were measured,"))
 
 
 def startup_distributions(modules: set[str], env: Environment) -> set[str]:
@@ -560,13 +582,27 @@ class _Recorder(logging.Handler):
     def emit(self, record):
         self.records.append(record)
 
+    @classmethod
+    @contextlib.contextmanager
+    def app_errors(cls):
+        """Record what Bokeh logs while it runs an app: it logs the app's exception and
+        Panel then reports an empty document, so the app's own error is said first."""
+        recorder = cls()
+        log = logging.getLogger("bokeh.application.application")
+        log.addHandler(recorder)
+        try:
+            yield recorder
+        finally:
+            log.removeHandler(recorder)
+
     def summary(self) -> str:
         """The first error: its exception (type and message) and the app's lines of its traceback."""
         import traceback
 
         record = self.records[0]
-        if not record.exc_info:
-            return record.getMessage()
+        if not record.exc_info:  # Bokeh's handler logs the traceback as text: its last line and the app's line
+            lines = [line.strip() for line in record.getMessage().splitlines() if line.strip()]
+            return "; ".join(dict.fromkeys([lines[-1], *lines[1:2]]))
         exc = record.exc_info[1]
         frames = [f for f in traceback.extract_tb(record.exc_info[2]) if "site-packages" not in f.filename
                   and "<frozen" not in f.filename]
@@ -642,15 +678,11 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
     sys.path.insert(0, str(project))
     cwd = os.getcwd()
     entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
-    # Bokeh logs an app's exception and Panel then reports an empty document:
-    # keep the app's own error to say first.
-    app_errors = _Recorder()
-    handler_log = logging.getLogger("bokeh.application.application")
-    handler_log.addHandler(app_errors)
     try:
         entry = write_entry(app, project, Path(entry_dir.name))
         os.chdir(app.parent)
         with (
+            _Recorder.app_errors() as app_errors,
             converter_configured(convert, worker_template=worker_template, page_template=page_template),
             set_resource_mode("cdn"),
         ):
@@ -674,7 +706,6 @@ def convert_app(app: Path, staging: Path, env: Environment, *, pyodide_url: str,
             f"Panel could not convert {app}: {type(e).__name__}: {e}\n" + "".join(traceback.format_exception(e)[-6:])
         ) from e
     finally:
-        handler_log.removeHandler(app_errors)
         os.chdir(cwd)
         sys.path.remove(str(project))
         entry_dir.cleanup()
@@ -945,11 +976,13 @@ def render_document(app: Path, search: str) -> dict:
     handler_app = build_single_handler_application(str(app))
     document = convert.Document()
     document._session_context = lambda: MockSessionContext(document=document)
-    with set_curdoc(document):
+    with _Recorder.app_errors() as app_errors, set_curdoc(document):
         state.location.search = search
         handler_app.initialize_document(document)
         state._on_load(None)
     if not document.roots:
+        if app_errors.records:
+            raise BuildError(f"the app failed while it was pre-rendered for {search!r}: {app_errors.summary()}")
         raise BuildError(f"{app} rendered nothing for {search!r}")
     docs_json, render_items = standalone_docs_json_and_render_items(document)
     return json.loads(serialize_json({"docs_json": docs_json, "render_items": [r.to_json() for r in render_items]}))
@@ -958,33 +991,60 @@ def render_document(app: Path, search: str) -> dict:
 def write_prerendered(app: Path, staging: Path, project: Path = ROOT) -> list[str]:
     """Write PRERENDER/<key>.json.gz for every share link of prerender_queries().
 
-    The app runs from the same entry script as the page's own pre-render.  Each
-    document must have as many roots as index.html's (first-view.js embeds them
-    into the page's root elements, in order) and may load only files that are
-    in the site.
+    The links are split between this interpreter and a second one started
+    beside it (each document takes about 1.3 s to render, on one core), both
+    running :func:`prerender_batch`.
+    """
+    page_roots = len(re.findall(r"\bdata-root-id=", (staging / PAGE).read_text(encoding="utf-8")))
+    (staging / PRERENDER).mkdir()
+    items = sorted(prerender_queries().items())
+    here, there = (items[::2], items[1::2]) if (os.cpu_count() or 1) > 1 else (items, [])
+    entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
+    try:
+        entry = write_entry(app, project, Path(entry_dir.name))
+        args = (str(app), str(entry), str(staging), str(project), page_roots)
+        child = run_child("prerender_batch", *args, there) if there else None
+        try:
+            written = prerender_batch(*args, here)
+        except BaseException:
+            if child is not None:
+                child.kill()
+                child.communicate()
+            raise
+        if child is not None:
+            written += child_result(child, "pre-rendering the share links")
+    finally:
+        entry_dir.cleanup()
+    return sorted(written)
+
+
+def prerender_batch(app: str, entry: str, staging: str, project: str, page_roots: int,
+                    items: list[tuple[str, str]]) -> list[str]:
+    """Render the share links ``items`` (key, URL query) from the entry script and write
+    each to PRERENDER/<key>.json.gz in ``staging``; their paths in the site.
+
+    Each document must have ``page_roots`` roots, as index.html has (first-view.js
+    embeds them into the page's root elements, in order), and may load only
+    files that are in the site.
     """
     import gzip
 
     _, _, convert = import_panel()
     from panel.io.resources import set_resource_mode
 
-    page_roots = len(re.findall(r"\bdata-root-id=", (staging / PAGE).read_text(encoding="utf-8")))
+    staging = Path(staging)
     page_template = template_env().get_template("page.html.j2")
-    folder = staging / PRERENDER
-    folder.mkdir()
     written = []
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, project)
     cwd = os.getcwd()
-    entry_dir = tempfile.TemporaryDirectory(prefix="cost-levers-entry-")
     try:
-        entry = write_entry(app, project, Path(entry_dir.name))
-        os.chdir(app.parent)
+        os.chdir(Path(app).parent)
         with (
             converter_configured(convert, worker_template=None, page_template=page_template),
             set_resource_mode("cdn"),
         ):
-            for key, search in prerender_queries().items():
-                doc = render_document(entry, search)
+            for key, search in items:
+                doc = render_document(Path(entry), search)
                 roots = doc["render_items"][0]["root_ids"]
                 if len(roots) != page_roots:
                     raise BuildError(f"{search} renders {len(roots)} roots, {PAGE} has {page_roots}")
@@ -993,12 +1053,11 @@ def write_prerendered(app: Path, staging: Path, project: Path = ROOT) -> list[st
                     if not (staging / url).is_file():
                         raise BuildError(f"the first view of {search} loads {url}, which is not in the site")
                 # gzip (fixed mtime: same build, same bytes): ~15 kB instead of ~170 kB each.
-                (folder / f"{key}.json.gz").write_bytes(gzip.compress(text.encode(), 9, mtime=0))
+                (staging / PRERENDER / f"{key}.json.gz").write_bytes(gzip.compress(text.encode(), 9, mtime=0))
                 written.append(f"{PRERENDER}/{key}.json.gz")
     finally:
         os.chdir(cwd)
-        sys.path.remove(str(ROOT))
-        entry_dir.cleanup()
+        sys.path.remove(project)
     return written
 
 

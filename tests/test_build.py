@@ -463,6 +463,19 @@ def test_corrupt_data_file_fails_the_build_naming_the_file_first_and_last(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
 
 
+def test_a_share_link_rendered_in_the_second_interpreter_reports_its_own_error(tmp_path):
+    """write_prerendered hands half the links to a second interpreter: its BuildError
+    comes back as the build's, naming the link."""
+    app = REPO_ROOT / "app" / "main.py"
+    entry = build.write_entry(app, REPO_ROOT, tmp_path)
+    (tmp_path / "staging" / build.PRERENDER).mkdir(parents=True)
+    child = build.run_child("prerender_batch", str(app), str(entry), str(tmp_path / "staging"), str(REPO_ROOT),
+                            99, [["lesson", "?preset=lesson"]])
+    with pytest.raises(build.BuildError, match=r"pre-rendering the share links failed: \?preset=lesson renders "
+                                               r"\d+ roots, index.html has 99"):
+        build.child_result(child, "pre-rendering the share links")
+
+
 def test_missing_app_fails_loudly(tmp_path):
     proc = run_build(str(tmp_path / "nope.py"), "--out", str(tmp_path / "dist"))
     assert proc.returncode == 1

@@ -207,6 +207,18 @@ class Visit:
             self.foreign.append(url)
         route.abort("internetdisconnected")
 
+    def canaries(self, url: str, timeout: float = 5.0) -> None:
+        """Open ``url``, log a console error ("canary error") and request
+        https://example.invalid/x, then wait (up to ``timeout`` s) until both are recorded:
+        a test proves its recorders record by asserting on them afterwards."""
+        self.page.goto(url)
+        self.page.evaluate("() => { console.error('canary error'); "
+                           "fetch('https://example.invalid/x').catch(() => null); }")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not ("https://example.invalid/x" in self.foreign
+                                              and any("canary error" in e for e in self.errors())):
+            self.page.wait_for_timeout(50)  # Playwright delivers events while it waits
+
     def errors(self) -> list[str]:
         """The texts of console errors and uncaught page errors, in order."""
         return [text for kind, text in self.console if kind in ("error", "pageerror")]

@@ -639,10 +639,7 @@ def test_index_offline_shows_prerendered_waterfall(site, served, visit):
 def test_recorders_see_console_errors_and_foreign_requests(served, visit):
     """The offline checks are only as good as the recorders: prove they record."""
     v = visit()
-    v.page.goto(f"{served.origin}/index.html")
-    v.page.evaluate("console.error('canary error')")
-    v.page.evaluate("fetch('https://example.invalid/x').catch(() => null)")
-    v.page.wait_for_timeout(300)
+    v.canaries(f"{served.origin}/index.html")
     assert any("canary error" in e for e in site_errors(v))
     assert "https://example.invalid/x" in v.foreign
 

@@ -221,10 +221,7 @@ def test_bounded_wait_is_twenty_seconds_by_default():
 def test_recorders_record(served, visit):
     """The checks below are only as good as the recorders: prove they record."""
     v = visit()
-    v.page.goto(f"{served.origin}/index.html")
-    v.page.evaluate("console.error('canary error')")
-    v.page.evaluate("fetch('https://example.invalid/x').catch(() => null)")
-    v.page.wait_for_timeout(300)
+    v.canaries(f"{served.origin}/index.html")
     assert any("canary error" in e for e in v.errors())
     assert "https://example.invalid/x" in v.foreign
 
